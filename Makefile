@@ -1,0 +1,66 @@
+# LabelShare: `make run` brings up a local chain with the protocol deployed and settles an example
+# epoch; `make test` runs every test. Both install what is missing first.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+SOLC_VERSION := 0.8.30
+ANVIL_PORT ?= 8545
+RUN_DIR := .run
+
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+# The solc-js adapter is the only "installed" compiler py-solc-x and ape-solidity can see.
+export SOLCX_BINARY_PATH := $(CURDIR)/.solcx
+# Keep Ape's package cache inside the project, so a fresh clone is self-contained.
+export APE_DATA_FOLDER := $(CURDIR)/.ape
+
+.PHONY: setup compile run chain stop test gas clean
+
+setup: $(VENV)/.installed node_modules/.installed .solcx/solc-v$(SOLC_VERSION)
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -c requirements.lock -e '.[test]'
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+.solcx/solc-v$(SOLC_VERSION): tools/solc/solc
+	@mkdir -p .solcx
+	ln -sf ../tools/solc/solc $@
+
+compile: setup
+	ape compile
+
+# A local anvil on $(ANVIL_PORT) whose state survives restarts (.run/anvil-state.json).
+chain: setup
+	@mkdir -p $(RUN_DIR)
+	@if $(VENV)/bin/python -m labelshare.admin.anvil_probe http://127.0.0.1:$(ANVIL_PORT); then \
+	  echo "anvil already running on 127.0.0.1:$(ANVIL_PORT)"; \
+	else \
+	  nohup anvil --host 127.0.0.1 --port $(ANVIL_PORT) --state $(RUN_DIR)/anvil-state.json \
+	    --state-interval 1 > $(RUN_DIR)/anvil.log 2>&1 & echo $$! > $(RUN_DIR)/anvil.pid; \
+	  for i in $$(seq 50); do grep -q "Listening on" $(RUN_DIR)/anvil.log 2>/dev/null && break; sleep 0.2; done; \
+	  grep -q "Listening on" $(RUN_DIR)/anvil.log || { cat $(RUN_DIR)/anvil.log; exit 1; }; \
+	  echo "anvil started on 127.0.0.1:$(ANVIL_PORT) (pid $$(cat $(RUN_DIR)/anvil.pid), log $(RUN_DIR)/anvil.log)"; \
+	fi
+
+run: compile chain
+	APE_FOUNDRY_HOST=http://127.0.0.1:$(ANVIL_PORT) ape run deploy --network ethereum:local:foundry
+	APE_FOUNDRY_HOST=http://127.0.0.1:$(ANVIL_PORT) ape run settle_example --network ethereum:local:foundry
+	@echo "anvil keeps running on 127.0.0.1:$(ANVIL_PORT); 'make stop' stops it."
+
+stop:
+	@if [ -f $(RUN_DIR)/anvil.pid ]; then kill $$(cat $(RUN_DIR)/anvil.pid) 2>/dev/null || true; rm -f $(RUN_DIR)/anvil.pid; echo "anvil stopped"; fi
+
+test: compile
+	ape test tests -q
+
+# Gas used by every external contract function, as exercised by the contract tests.
+gas: compile
+	ape test tests/contracts -q --gas | tee docs/gas-report.txt
+
+clean: stop
+	rm -rf .build .ape .run contracts/.cache deployments/ethereum-local.json

@@ -1,0 +1,1 @@
+"""Admin tooling that drives the chain through Ape (deployment, example settlement)."""
