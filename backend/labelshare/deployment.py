@@ -7,6 +7,7 @@ only from here and ABIs only from the Ape build (``abi_source``), never from han
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,9 +55,11 @@ class Deployment:
         return cls(**data)
 
 
-def manifest_path(ecosystem: str, network: str, root: Path = PROJECT_ROOT) -> Path:
-    """Where the manifest for an Ape ecosystem/network pair lives."""
-    return root / "deployments" / f"{ecosystem}-{network}.json"
+def manifest_path(ecosystem: str, network: str) -> Path:
+    """Where the manifest for an Ape ecosystem/network pair lives (``deployments/`` unless
+    LABELSHARE_DEPLOYMENTS_DIR says otherwise)."""
+    folder = Path(os.environ.get("LABELSHARE_DEPLOYMENTS_DIR") or PROJECT_ROOT / "deployments")
+    return folder / f"{ecosystem}-{network}.json"
 
 
 def load_abi(build_manifest: Path, contract_type: str) -> list[dict[str, Any]]:
