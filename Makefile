@@ -13,7 +13,7 @@ export SOLCX_BINARY_PATH := $(CURDIR)/.solcx
 # Keep Ape's package cache inside the project, so a fresh clone is self-contained.
 export APE_DATA_FOLDER := $(CURDIR)/.ape
 
-.PHONY: setup compile run chain stop test gas clean
+.PHONY: setup compile run chain stop test gas env clean
 
 setup: $(VENV)/.installed node_modules/.installed .solcx/solc-v$(SOLC_VERSION)
 
@@ -61,6 +61,11 @@ test: compile
 # Gas used by every external contract function, as exercised by the contract tests.
 gas: compile
 	ape test tests/contracts -q --gas | tee docs/gas-report.txt
+
+# `eval "$$(make -s env)"` puts ape, anvil and the solc adapter on this shell's path.
+env:
+	@echo 'export PATH="$(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$$PATH"'
+	@echo 'export SOLCX_BINARY_PATH="$(SOLCX_BINARY_PATH)" APE_DATA_FOLDER="$(APE_DATA_FOLDER)"'
 
 clean: stop
 	rm -rf .build .ape .run contracts/.cache deployments/ethereum-local.json
