@@ -15,7 +15,7 @@ export APE_DATA_FOLDER := $(CURDIR)/.ape
 
 .PHONY: setup compile run chain stop test gas env clean
 
-setup: $(VENV)/.installed node_modules/.installed .solcx/solc-v$(SOLC_VERSION)
+setup: $(VENV)/.installed node_modules/.installed .solcx/solc-v$(SOLC_VERSION) .deps/openzeppelin-contracts.stamp
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# Only OpenZeppelin's .sol files: see the dependencies note in ape-config.yaml.
+.deps/openzeppelin-contracts.stamp: node_modules/.installed
+	rm -rf .deps/openzeppelin-contracts && mkdir -p .deps/openzeppelin-contracts
+	cd node_modules/@openzeppelin/contracts && find . -name '*.sol' -exec cp --parents {} $(CURDIR)/.deps/openzeppelin-contracts/ \;
 	@touch $@
 
 .solcx/solc-v$(SOLC_VERSION): tools/solc/solc
@@ -68,4 +74,4 @@ env:
 	@echo 'export SOLCX_BINARY_PATH="$(SOLCX_BINARY_PATH)" APE_DATA_FOLDER="$(APE_DATA_FOLDER)"'
 
 clean: stop
-	rm -rf .build .ape .run contracts/.cache deployments/ethereum-local.json
+	rm -rf .build .ape .run .deps contracts/.cache deployments/ethereum-local.json
