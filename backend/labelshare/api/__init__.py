@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI). Only this package speaks HTTP."""

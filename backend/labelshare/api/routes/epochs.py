@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from sqlalchemy import select
+
+from labelshare.api.deps import ManifestsDep, SessionDep
+from labelshare.api.schemas import EpochOut
+from labelshare.db.models import Epoch
+from labelshare.errors import NotFound
+
+router = APIRouter(prefix="/epochs", tags=["epochs"])
+
+
+def epoch_out(e: Epoch) -> EpochOut:
+    return EpochOut(id=e.id, status=e.status, root=e.root, annotation_count=e.annotation_count,
+                    total_reward=str(e.total_reward), chunk_count=e.chunk_count, manifest_sha256=e.manifest_sha256,
+                    tx_hashes=[c.tx_hash for c in e.chunks if c.tx_hash], closed_at=e.closed_at,
+                    settled_at=e.settled_at)
+
+
+@router.get("", response_model=list[EpochOut])
+def list_epochs(session: SessionDep) -> list[EpochOut]:
+    return [epoch_out(e) for e in session.scalars(select(Epoch).order_by(Epoch.id.desc()))]
+
+
+@router.get("/{epoch_id}", response_model=EpochOut)
+def read(epoch_id: int, session: SessionDep) -> EpochOut:
+    epoch = session.get(Epoch, epoch_id)
+    if epoch is None:
+        raise NotFound(f"epoch {epoch_id} does not exist", field="epoch_id")
+    return epoch_out(epoch)
+
+
+@router.get("/{epoch_id}/manifest")
+def manifest(epoch_id: int, manifests: ManifestsDep) -> dict[str, Any]:
+    """Every accepted annotation of the epoch with its Merkle leaf and inclusion proof."""
+    return manifests.read(epoch_id)

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from collections import defaultdict
+
+from fastapi import APIRouter
+from sqlalchemy import select
+
+from labelshare.api.deps import CurrentAnnotator, SessionDep
+from labelshare.api.routes.submissions import submission_out
+from labelshare.api.schemas import EpochReward, RewardsOut, SubmissionOut
+from labelshare.db.models import Epoch, EpochChunk, Submission, Task
+
+router = APIRouter(prefix="/me", tags=["me"])
+
+
+@router.get("/submissions", response_model=list[SubmissionOut])
+def my_submissions(annotator: CurrentAnnotator, session: SessionDep) -> list[SubmissionOut]:
+    """The signed-in annotator's submissions with their status, newest first."""
+    rows = session.execute(select(Submission, Task.task_key).join(Task, Submission.task_id == Task.id)
+                           .where(Submission.annotator == annotator).order_by(Submission.id.desc())).all()
+    return [submission_out(s, key) for s, key in rows]
+
+
+@router.get("/rewards", response_model=RewardsOut)
+def my_rewards(annotator: CurrentAnnotator, session: SessionDep) -> RewardsOut:
+    """Rewards: pending (accepted, not yet settled) and settled per epoch with transaction hashes."""
+    accepted = session.execute(select(Submission.reward, Submission.epoch_id, Epoch.status)
+                               .outerjoin(Epoch, Submission.epoch_id == Epoch.id)
+                               .where(Submission.annotator == annotator, Submission.status == "accepted")).all()
+    pending, pending_count, settled = 0, 0, 0
+    per_epoch: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    statuses: dict[int, str] = {}
+    for reward, epoch_id, status in accepted:
+        if epoch_id is None or status != "settled":
+            pending += reward
+            pending_count += 1
+        else:
+            settled += reward
+        if epoch_id is not None:
+            per_epoch[epoch_id][0] += reward
+            per_epoch[epoch_id][1] += 1
+            statuses[epoch_id] = status
+    epochs = []
+    for epoch_id in sorted(per_epoch):
+        chunks = session.scalars(select(EpochChunk).where(EpochChunk.epoch_id == epoch_id)).all()
+        hashes = [c.tx_hash for c in chunks
+                  if c.tx_hash and c.status == "confirmed" and any(p[0] == annotator for p in c.payouts)]
+        amount, count = per_epoch[epoch_id]
+        epochs.append(EpochReward(epoch_id=epoch_id, amount=str(amount), annotations=count,
+                                  status=statuses[epoch_id], tx_hashes=hashes))
+    return RewardsOut(address=annotator, pending=str(pending), pending_annotations=pending_count,
+                      settled=str(settled), epochs=epochs)

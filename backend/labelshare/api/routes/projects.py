@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import select
+
+from labelshare.api.deps import ChainDep, CurrentRequester, SessionDep, SettingsDep
+from labelshare.api.schemas import ImportOut, ProjectOut
+from labelshare.db.models import Project
+from labelshare.errors import InvalidInput, PayloadTooLarge
+from labelshare.projects import ProjectCreate, create_project, export_labels, get_project, project_stats
+from labelshare.tasks import import_tasks, parse_rows
+
+router = APIRouter(prefix="/projects", tags=["projects"])
+
+
+def project_out(p: Project) -> ProjectOut:
+    return ProjectOut(id=p.id, owner=p.owner, name=p.name, instructions=p.instructions, domain=p.domain,
+                      label_schema=p.label_schema, spec_hash=p.spec_hash, reward_per_label=str(p.reward_per_label),
+                      overlap=p.overlap, gold_rate=p.gold_rate, open=p.open, registered_tx=p.registered_tx)
+
+
+@router.post("", response_model=ProjectOut, status_code=201)
+def create(body: ProjectCreate, requester: CurrentRequester, session: SessionDep, chain: ChainDep) -> ProjectOut:
+    """Creates a project and registers it (owner, spec hash, domain, reward, overlap) on the ledger."""
+    return project_out(create_project(session, chain, requester, body))
+
+
+@router.get("", response_model=list[ProjectOut])
+def list_projects(session: SessionDep) -> list[ProjectOut]:
+    """Open projects."""
+    return [project_out(p) for p in session.scalars(select(Project).where(Project.open.is_(True)).order_by(Project.id))]
+
+
+@router.get("/{project_id}", response_model=ProjectOut)
+def read(project_id: int, session: SessionDep) -> ProjectOut:
+    return project_out(get_project(session, project_id))
+
+
+@router.post("/{project_id}/tasks", response_model=ImportOut, status_code=201)
+async def upload_tasks(
+    project_id: int, request: Request, requester: CurrentRequester, settings: SettingsDep,
+    format: Annotated[Literal["json", "jsonl", "csv"], Query(description="file format")] = "jsonl",
+    gold: Annotated[bool, Query(description="gold tasks: each row carries its answer in 'gold'")] = False,
+) -> ImportOut:
+    """Imports tasks (or gold tasks) from the request body. All-or-nothing: on any invalid row
+    nothing is stored and the response lists every bad row with its field."""
+    content = bytearray()
+    async for part in request.stream():
+        content.extend(part)
+        if len(content) > settings.max_import_bytes:
+            raise PayloadTooLarge(f"an import is at most {settings.max_import_bytes} bytes", field="file")
+    if not content:
+        raise InvalidInput("the request body is empty: send the file as the body", field="file")
+    rows = parse_rows(bytes(content), format)
+    with request.app.state.sessions.begin() as session:
+        project = get_project(session, project_id, owner=requester)
+        report = import_tasks(session, project, rows, gold, settings.max_payload_bytes)
+    return ImportOut(created=report.created, gold=report.gold)
+
+
+@router.get("/{project_id}/stats")
+def stats(project_id: int, session: SessionDep) -> dict[str, object]:
+    """Progress and quality summary."""
+    return project_stats(session, get_project(session, project_id))
+
+
+@router.get("/{project_id}/export")
+def export(project_id: int, requester: CurrentRequester, session: SessionDep,
+           format: Annotated[Literal["jsonl", "csv"], Query()] = "jsonl") -> Response:
+    """Verified labels of completed tasks (JSONL or CSV). Only the project's owner."""
+    content, media_type = export_labels(session, get_project(session, project_id, owner=requester), format)
+    return Response(content, media_type=media_type)

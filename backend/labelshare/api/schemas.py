@@ -1,0 +1,104 @@
+"""Response models: what the API returns, documented in the OpenAPI schema."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class NonceOut(BaseModel):
+    nonce: str
+    expires_at: datetime
+
+
+class SignInIn(BaseModel):
+    message: str = Field(max_length=4096, description="the EIP-4361 message, as signed")
+    signature: str = Field(max_length=200, description="personal_sign signature of the message, hex")
+
+
+class SessionOut(BaseModel):
+    token: str
+    address: str
+    expires_at: datetime
+    requester: bool
+
+
+class ChainOut(BaseModel):
+    chain_id: int
+    ledger: str
+    token: str
+    eip712_domain: dict[str, Any]
+    eip712_types: dict[str, Any]
+
+
+class ProjectOut(BaseModel):
+    id: int
+    owner: str
+    name: str
+    instructions: str
+    domain: str
+    label_schema: dict[str, Any]
+    spec_hash: str
+    reward_per_label: str = Field(description="smallest token unit, decimal string")
+    overlap: int
+    gold_rate: float
+    open: bool
+    registered_tx: str
+
+
+class ImportOut(BaseModel):
+    created: int
+    gold: bool
+
+
+class TaskOffer(BaseModel):
+    project_id: int
+    task_id: str = Field(description="bytes32 id to sign as taskId")
+    data: dict[str, Any]
+    label_schema: dict[str, Any]
+    instructions: str
+    eip712_domain: dict[str, Any]
+    eip712_types: dict[str, Any]
+
+
+class SubmissionOut(BaseModel):
+    id: int
+    project_id: int
+    task_id: str
+    status: str
+    reason: str | None
+    reward: str
+    epoch_id: int | None
+    label_hash: str
+    created_at: datetime
+
+
+class EpochReward(BaseModel):
+    epoch_id: int
+    amount: str
+    annotations: int
+    status: str
+    tx_hashes: list[str]
+
+
+class RewardsOut(BaseModel):
+    address: str
+    pending: str = Field(description="accepted, not yet settled on-chain")
+    pending_annotations: int
+    settled: str
+    epochs: list[EpochReward]
+
+
+class EpochOut(BaseModel):
+    id: int
+    status: str
+    root: str
+    annotation_count: int
+    total_reward: str
+    chunk_count: int
+    manifest_sha256: str
+    tx_hashes: list[str]
+    closed_at: datetime
+    settled_at: datetime | None

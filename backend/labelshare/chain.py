@@ -1,0 +1,163 @@
+"""The backend's one door to the chain: the web3 client, the service's signing keys, the
+contract handles from the deployment manifest and the Ape build, and decoding of the ledger's
+custom errors into LabelShare exceptions. Nothing else in the backend touches web3 directly."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import function_abi_to_4byte_selector, to_checksum_address
+from web3 import HTTPProvider, Web3
+from web3.contract import Contract
+from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3RPCError
+
+from labelshare.config import DEV_KEYS, LOCAL_CHAIN_IDS, Settings
+from labelshare.deployment import Deployment
+from labelshare.errors import ChainError, LabelShareError
+from labelshare.signatures import SubmissionDomain
+
+__all__ = ["Chain", "LedgerReverted", "SentTransaction", "load_key"]
+
+log = logging.getLogger(__name__)
+
+
+class LedgerReverted(LabelShareError):
+    """A ledger call reverted with one of its custom errors (``name``, ``args``)."""
+
+    status, code = 409, "ledger_reverted"
+
+    def __init__(self, name: str, args: tuple[Any, ...]) -> None:
+        super().__init__(f"the ledger refused: {name}{args}")
+        self.name = name
+        self.args_ = args
+
+
+@dataclass(frozen=True)
+class SentTransaction:
+    tx_hash: str
+    nonce: int
+    raw: str  # signed transaction, hex: can be rebroadcast unchanged
+
+
+def load_key(settings: Settings, role: str, chain_id: int) -> LocalAccount:
+    """The key for ``role`` ("verifier", "qualifier", "registrar"): an explicit key, a keystore,
+    or on a local chain anvil's published development key. The key never appears in errors."""
+    key = getattr(settings, f"{role}_key", None)
+    keystore: Path | None = getattr(settings, f"{role}_keystore", None)
+    if key is not None:
+        return Account.from_key(key.get_secret_value())
+    if keystore is not None:
+        password = getattr(settings, f"{role}_keystore_password", None)
+        if password is None:
+            raise ChainError(f"LABELSHARE_{role.upper()}_KEYSTORE_PASSWORD is not set", field=f"{role}_keystore")
+        try:
+            return Account.from_key(Account.decrypt(json.loads(keystore.read_text()), password.get_secret_value()))
+        except (OSError, ValueError) as err:
+            raise ChainError(f"cannot open the {role} keystore {keystore}: {type(err).__name__}") from None
+    if settings.allow_dev_keys and chain_id in LOCAL_CHAIN_IDS:
+        return Account.from_key(DEV_KEYS[role])
+    raise ChainError(f"no {role} key: set LABELSHARE_{role.upper()}_KEY or LABELSHARE_{role.upper()}_KEYSTORE")
+
+
+class Chain:
+    """Web3 client bound to one LabelShare deployment."""
+
+    def __init__(self, settings: Settings, deployment: Deployment | None = None) -> None:
+        self.settings = settings
+        self.deployment = deployment or Deployment.load(settings.deployment_file)
+        self.w3 = Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 30}))
+        try:
+            chain_id = self.w3.eth.chain_id
+        except Exception as err:  # noqa: BLE001 - any transport failure means the same here
+            raise ChainError(f"cannot reach the chain at {settings.rpc_url}: {type(err).__name__}") from None
+        if chain_id != self.deployment.chain_id:
+            raise ChainError(f"RPC is chain {chain_id} but the deployment is on chain {self.deployment.chain_id}")
+        self.chain_id = chain_id
+        self.ledger: Contract = self.w3.eth.contract(
+            address=to_checksum_address(self.deployment.address("ledger")), abi=self.deployment.abi("ledger"))
+        self.token: Contract = self.w3.eth.contract(
+            address=to_checksum_address(self.deployment.address("token")), abi=self.deployment.abi("token"))
+        self.domain = SubmissionDomain(chain_id, self.ledger.address)
+        self._errors = {
+            function_abi_to_4byte_selector(item): item
+            for item in self.deployment.abi("ledger") + self.deployment.abi("token") if item["type"] == "error"
+        }
+        self._keys: dict[str, LocalAccount] = {}
+
+    def account(self, role: str) -> LocalAccount:
+        if role not in self._keys:
+            self._keys[role] = load_key(self.settings, role, self.chain_id)
+        return self._keys[role]
+
+    # ------------------------------------------------------------------ errors
+
+    def decode_error(self, err: Exception) -> LabelShareError:
+        """A ledger/token custom error as LedgerReverted; anything else as ChainError."""
+        data = getattr(err, "data", None)
+        if isinstance(err, (ContractCustomError, ContractLogicError)) and isinstance(data, str) and len(data) >= 10:
+            selector = bytes.fromhex(data[2:10])
+            if abi := self._errors.get(selector):
+                types = [i["type"] for i in abi["inputs"]]
+                args = self.w3.codec.decode(types, bytes.fromhex(data[10:]))
+                return LedgerReverted(abi["name"], tuple(args))
+        return ChainError(f"chain call failed: {type(err).__name__}: {err}")
+
+    # ------------------------------------------------------------ transactions
+
+    def sign(self, role: str, call: Any, nonce: int | None = None) -> SentTransaction:
+        """Builds and signs ``call`` (a contract function call) from ``role``'s key without
+        sending it; ledger reverts surface here, from the gas estimate."""
+        account = self.account(role)
+        if nonce is None:
+            nonce = self.w3.eth.get_transaction_count(account.address, "pending")
+        try:
+            tx = call.build_transaction({"from": account.address, "nonce": nonce, "chainId": self.chain_id})
+        except (ContractCustomError, ContractLogicError, Web3RPCError) as err:
+            raise self.decode_error(err) from None
+        signed = account.sign_transaction(tx)
+        return SentTransaction("0x" + bytes(signed.hash).hex(), nonce, "0x" + bytes(signed.raw_transaction).hex())
+
+    def broadcast(self, tx: SentTransaction) -> None:
+        """Sends a signed transaction; already-known or already-mined is not an error."""
+        try:
+            self.w3.eth.send_raw_transaction(tx.raw)
+        except Web3RPCError as err:
+            message = str(err).lower()
+            if "already known" in message or "nonce too low" in message or "already imported" in message:
+                log.info("transaction %s was already known to the node (%s)", tx.tx_hash, message[:80])
+                return
+            raise self.decode_error(err) from None
+
+    def wait(self, tx_hash: str, timeout: float = 120.0) -> dict[str, Any] | None:
+        """The receipt once mined with the configured confirmations; None on timeout."""
+        try:
+            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.1)
+        except TimeExhausted:
+            return None
+        while self.settings.confirmations and self.w3.eth.block_number - receipt["blockNumber"] < self.settings.confirmations:
+            time.sleep(0.5)
+        return dict(receipt)
+
+    def receipt(self, tx_hash: str) -> dict[str, Any] | None:
+        try:
+            return dict(self.w3.eth.get_transaction_receipt(tx_hash))
+        except Exception:  # noqa: BLE001 - TransactionNotFound and transport errors alike: unknown
+            return None
+
+    def transact(self, role: str, call: Any) -> dict[str, Any]:
+        """Sign, send and wait; raises LedgerReverted/ChainError on failure."""
+        tx = self.sign(role, call)
+        self.broadcast(tx)
+        receipt = self.wait(tx.tx_hash)
+        if receipt is None:
+            raise ChainError(f"transaction {tx.tx_hash} was not mined in time")
+        if receipt["status"] != 1:
+            raise ChainError(f"transaction {tx.tx_hash} reverted")
+        return receipt

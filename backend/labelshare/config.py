@@ -1,0 +1,83 @@
+"""Service configuration from environment variables (prefix ``LABELSHARE_``), with local defaults
+that work against ``make run``'s anvil.
+
+Keys are ``SecretStr`` and never logged. The defaults for the verifier, qualifier and registrar
+keys are anvil's *published development keys*: they are refused on any chain but a local one.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from labelshare.deployment import PROJECT_ROOT
+
+__all__ = ["DEV_KEYS", "LOCAL_CHAIN_IDS", "Settings", "get_settings"]
+
+# anvil's published development keys (mnemonic "test test ... junk"), accounts #1-#4.
+# Public knowledge: for local chains only; Settings refuses them anywhere else.
+DEV_KEYS = {
+    "verifier": "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",  # #1
+    "qualifier": "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",  # #2
+    "registrar": "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",  # #3
+}
+DEV_REQUESTER = "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65"  # anvil #4: the demo requester
+LOCAL_CHAIN_IDS = frozenset({31337, 1337})
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LABELSHARE_", env_file=None, extra="ignore")
+
+    rpc_url: str = "http://127.0.0.1:8545"
+    database_url: str = f"sqlite:///{PROJECT_ROOT / '.run' / 'labelshare.db'}"
+    deployment_file: Path = PROJECT_ROOT / "deployments" / "ethereum-local.json"
+    manifests_dir: Path = PROJECT_ROOT / ".run" / "manifests"
+
+    # Keys: a hex private key, or an eth-account keystore file plus its password.
+    verifier_key: SecretStr | None = None
+    verifier_keystore: Path | None = None
+    verifier_keystore_password: SecretStr | None = None
+    qualifier_key: SecretStr | None = None
+    registrar_key: SecretStr | None = None
+    allow_dev_keys: bool = True  # only ever honoured on a local chain id
+
+    # Who may act as a requester (comma-separated addresses).
+    requesters: str = DEV_REQUESTER
+
+    # Sign-in
+    siwe_domain: str = "localhost:8000"
+    siwe_uri: str = "http://localhost:8000"
+    siwe_nonce_ttl_seconds: int = 300
+    siwe_max_age_seconds: int = 600  # a SIWE message issued longer ago is refused
+    session_ttl_seconds: int = 3600
+
+    # Submissions
+    max_payload_bytes: int = 16 * 1024
+    max_body_bytes: int = 1024 * 1024  # whole request; task imports have their own limit
+    max_import_bytes: int = 20 * 1024 * 1024
+    max_deadline_seconds: int = 24 * 3600  # a deadline further out than this is refused
+
+    # Epochs: close when the oldest pending accepted annotation is this old, or this many wait.
+    epoch_max_age_seconds: float = 5.0
+    epoch_max_annotations: int = 1000
+    settlement_poll_seconds: float = 1.0
+    settlement_enabled: bool = True
+    payouts_per_chunk: int = 400
+    confirmations: int = 0
+
+    @field_validator("requesters")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        return ",".join(a.strip().lower() for a in value.split(",") if a.strip())
+
+    @property
+    def requester_addresses(self) -> frozenset[str]:
+        return frozenset(a for a in self.requesters.split(",") if a)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,129 @@
+"""Projects: creation (registered on the ledger first, so the project id is the ledger's),
+listing, statistics and export of verified labels."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from typing import Any
+
+from eth_utils import keccak, to_checksum_address
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from labelshare.chain import Chain
+from labelshare.db.models import Project, Submission, Task
+from labelshare.domains import GENERAL, SPECIALIST_DOMAINS, domain_id
+from labelshare.errors import Forbidden, NotFound
+from labelshare.labels import LabelSchema, canonical_bytes
+
+__all__ = ["ProjectCreate", "create_project", "export_labels", "get_project", "project_stats"]
+
+log = logging.getLogger(__name__)
+DOMAINS = (GENERAL, *SPECIALIST_DOMAINS)
+
+
+class ProjectCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    instructions: str = Field(default="", max_length=20_000)
+    domain: str = GENERAL
+    label_schema: LabelSchema
+    reward_per_label: int = Field(gt=0, lt=2**128, description="base reward per accepted label, smallest token unit")
+    overlap: int = Field(default=3, ge=1, le=50)
+    gold_rate: float = Field(default=0.0, ge=0.0, le=0.5)
+
+    @field_validator("domain")
+    @classmethod
+    def _known_domain(cls, value: str) -> str:
+        if value not in DOMAINS:
+            raise ValueError(f"domain must be one of {', '.join(DOMAINS)}")
+        return value
+
+    def spec_hash(self) -> bytes:
+        """keccak256 of the canonical (RFC 8785) spec: what the ledger records as the project's
+        content. Token amounts are decimal strings: JSON numbers are exact only below 2^53."""
+        spec = self.model_dump(mode="json")
+        spec["reward_per_label"] = str(self.reward_per_label)
+        return keccak(canonical_bytes(spec))
+
+
+def create_project(session: Session, chain: Chain, owner: str, spec: ProjectCreate) -> Project:
+    """Registers the project on the ledger through the registrar key, then stores it."""
+    spec_hash = spec.spec_hash()
+    call = chain.ledger.functions.createProject(
+        to_checksum_address(owner), spec_hash, domain_id(spec.domain), spec.reward_per_label, spec.overlap)
+    receipt = chain.transact("registrar", call)
+    event = chain.ledger.events.ProjectCreated().process_receipt(receipt)[0]
+    project = Project(
+        id=event["args"]["projectId"], owner=to_checksum_address(owner), name=spec.name,
+        instructions=spec.instructions, domain=spec.domain, label_schema=spec.label_schema.model_dump(mode="json"),
+        spec_hash="0x" + spec_hash.hex(), reward_per_label=spec.reward_per_label, overlap=spec.overlap,
+        gold_rate=spec.gold_rate, open=True, registered_tx="0x" + bytes(receipt["transactionHash"]).hex(),
+    )
+    session.add(project)
+    session.flush()
+    log.info("project %s registered on-chain in %s by %s", project.id, project.registered_tx, project.owner)
+    return project
+
+
+def get_project(session: Session, project_id: int, owner: str | None = None) -> Project:
+    project = session.get(Project, project_id)
+    if project is None:
+        raise NotFound(f"project {project_id} does not exist", field="project_id")
+    if owner is not None and project.owner != to_checksum_address(owner):
+        raise Forbidden(f"project {project_id} belongs to another requester", field="project_id")
+    return project
+
+
+def project_stats(session: Session, project: Project) -> dict[str, Any]:
+    tasks = session.execute(
+        select(func.count(), func.sum(case((Task.complete, 1), else_=0)), func.sum(case((Task.is_gold, 1), else_=0)))
+        .where(Task.project_id == project.id)
+    ).one()
+    by_status = dict(session.execute(
+        select(Submission.status, func.count()).where(Submission.project_id == project.id).group_by(Submission.status)
+    ).all())
+    settled = session.scalar(
+        select(func.count()).select_from(Submission)
+        .where(Submission.project_id == project.id, Submission.status == "accepted", Submission.epoch_id.is_not(None))
+    )
+    annotators = session.scalar(
+        select(func.count(func.distinct(Submission.annotator))).where(Submission.project_id == project.id))
+    total = sum(by_status.values())
+    return {
+        "project_id": project.id,
+        "tasks": tasks[0] or 0,
+        "tasks_complete": int(tasks[1] or 0),
+        "gold_tasks": int(tasks[2] or 0),
+        "submissions": total,
+        "accepted": by_status.get("accepted", 0),
+        "rejected": by_status.get("rejected", 0),
+        "pending": by_status.get("pending", 0),
+        "in_epochs": settled or 0,
+        "annotators": annotators or 0,
+        "acceptance_rate": (by_status.get("accepted", 0) / total) if total else None,
+    }
+
+
+def export_labels(session: Session, project: Project, fmt: str) -> tuple[str, str]:
+    """Verified labels of completed non-gold tasks as (content, media type)."""
+    rows = session.execute(
+        select(Task).where(Task.project_id == project.id, Task.complete.is_(True), Task.is_gold.is_(False),
+                           Task.verified_label.is_not(None)).order_by(Task.id)
+    ).scalars().all()
+    records = [{"task_id": t.external_id, "task_key": t.task_key, "data": t.data, "label": t.verified_label}
+               for t in rows]
+    if fmt == "jsonl":
+        return "".join(json.dumps(r, sort_keys=True) + "\n" for r in records), "application/x-ndjson"
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["task_id", "task_key", "data", "label"])
+    for r in records:
+        writer.writerow([r["task_id"], r["task_key"], json.dumps(r["data"], sort_keys=True),
+                         json.dumps(r["label"], sort_keys=True)])
+    return out.getvalue(), "text/csv"

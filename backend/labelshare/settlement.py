@@ -1,0 +1,237 @@
+"""Epoch settlement: closes epochs of accepted annotations and settles them on the ledger.
+
+Never mint twice, never lose an accepted annotation:
+1. Closing an epoch is one database transaction: it assigns the pending accepted annotations to
+   the epoch and stores the plan (root, every chunk's payouts); the manifest is written before.
+2. Each chunk's signed transaction is stored before it is broadcast, so after a crash the same
+   transaction (same nonce) is rebroadcast rather than a second one signed.
+3. Before signing or rebroadcasting, the ledger is asked whether the chunk is already settled;
+   the ledger's own per-chunk bitmap (a retried chunk reverts) is the last line, not the only one.
+``resume`` runs first on every pass, so a restarted worker finishes what its predecessor began.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+from typing import Any
+
+from eth_utils import to_checksum_address
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from labelshare.chain import Chain, LedgerReverted
+from labelshare.config import Settings
+from labelshare.db.models import Epoch, EpochChunk, Project, Submission, Task, utcnow
+from labelshare.domains import GENERAL, domain_id
+from labelshare.epochs import Payout, plan_epoch
+from labelshare.errors import ChainError
+from labelshare.leaves import AcceptedAnnotation
+from labelshare.manifests import ManifestStore, build_manifest
+
+__all__ = ["Settler", "SettlementWorker"]
+
+log = logging.getLogger(__name__)
+
+
+class Settler:
+    def __init__(self, sessions: sessionmaker[Session], chain: Chain, settings: Settings,
+                 manifests: ManifestStore) -> None:
+        self.sessions = sessions
+        self.chain = chain
+        self.settings = settings
+        self.manifests = manifests
+
+    # --------------------------------------------------------------- one pass
+
+    def run_once(self, force: bool = False) -> int | None:
+        """Finishes unsettled epochs, then closes and settles a new one if it is due (or
+        ``force``). Returns the id of the epoch closed, if any."""
+        self.resume()
+        if not (force or self.epoch_due()):
+            return None
+        epoch_id = self.close_epoch()
+        if epoch_id is not None:
+            self.settle(epoch_id)
+        return epoch_id
+
+    def epoch_due(self) -> bool:
+        with self.sessions() as session:
+            count, oldest = session.execute(
+                select(func.count(), func.min(Submission.accepted_at))
+                .where(Submission.status == "accepted", Submission.epoch_id.is_(None))
+            ).one()
+        if not count:
+            return False
+        if count >= self.settings.epoch_max_annotations:
+            return True
+        age = utcnow() - oldest.replace(tzinfo=oldest.tzinfo or utcnow().tzinfo)
+        return age >= timedelta(seconds=self.settings.epoch_max_age_seconds)
+
+    def resume(self) -> None:
+        with self.sessions() as session:
+            unsettled = session.scalars(select(Epoch.id).where(Epoch.status != "settled").order_by(Epoch.id)).all()
+        for epoch_id in unsettled:
+            self.settle(epoch_id)
+
+    # ------------------------------------------------------------ close epoch
+
+    def close_epoch(self) -> int | None:
+        """Plans the next epoch from pending accepted annotations and persists it; None if there
+        is nothing to settle."""
+        epoch_id = self.chain.ledger.functions.nextEpochId().call()
+        mint_cap = self.chain.ledger.functions.epochMintCap().call()
+        with self.sessions.begin() as session:
+            if session.get(Epoch, epoch_id) is not None:
+                raise ChainError(f"epoch {epoch_id} exists in the database but not on the ledger; "
+                                 "is another backend settling on this ledger?")
+            rows = session.execute(
+                select(Submission, Task.task_key, Project.domain)
+                .join(Task, Submission.task_id == Task.id).join(Project, Submission.project_id == Project.id)
+                .where(Submission.status == "accepted", Submission.epoch_id.is_(None))
+                .order_by(Submission.id)
+                .limit(self.settings.epoch_max_annotations)
+                .with_for_update(of=Submission)
+            ).all()
+            chosen, total = [], 0
+            qualified: dict[tuple[str, str], bool] = {}
+            for submission, task_key, domain in rows:
+                if total + submission.reward > mint_cap:
+                    break  # the rest waits for the next epoch
+                if domain != GENERAL:
+                    key = (submission.annotator, domain)
+                    if key not in qualified:
+                        qualified[key] = self.chain.ledger.functions.isQualified(
+                            submission.annotator, domain_id(domain)).call()
+                    if not qualified[key]:
+                        log.warning("submission %s waits: %s is not qualified in %s on-chain",
+                                    submission.id, submission.annotator, domain)
+                        continue
+                chosen.append((submission, task_key))
+                total += submission.reward
+            if not chosen:
+                return None
+            annotations = [
+                AcceptedAnnotation(s.annotator, s.project_id, bytes.fromhex(key[2:]), bytes.fromhex(s.label_hash[2:]),
+                                   s.reward)
+                for s, key in chosen
+            ]
+            plan = plan_epoch(epoch_id, annotations, self.settings.payouts_per_chunk)
+            manifest = build_manifest(plan, self.chain.chain_id, self.chain.ledger.address, [s.id for s, _ in chosen])
+            digest = self.manifests.write(manifest)  # before anything reaches the chain
+            session.add(Epoch(
+                id=epoch_id, status="settling", root="0x" + plan.root.hex(), annotation_count=len(annotations),
+                total_reward=plan.total_reward, chunk_count=len(plan.chunks), manifest_sha256=digest,
+            ))
+            session.flush()
+            for index, chunk in enumerate(plan.chunks):
+                session.add(EpochChunk(epoch_id=epoch_id, chunk_index=index,
+                                       payouts=[[p.annotator, p.project_id, p.annotations, str(p.amount)] for p in chunk]))
+            session.execute(update(Submission).where(Submission.id.in_([s.id for s, _ in chosen]))
+                            .values(epoch_id=epoch_id))
+        log.info("epoch %s closed: %s annotations, %s reward, %s chunk(s), root 0x%s",
+                 epoch_id, len(annotations), plan.total_reward, len(plan.chunks), plan.root.hex())
+        return epoch_id
+
+    # ---------------------------------------------------------------- settle
+
+    def settle(self, epoch_id: int) -> None:
+        """Settles every unconfirmed chunk of ``epoch_id``; safe to call any number of times."""
+        with self.sessions() as session:
+            epoch = session.get(Epoch, epoch_id)
+            if epoch is None or epoch.status == "settled":
+                return
+            header = (bytes.fromhex(epoch.root[2:]), epoch.annotation_count, epoch.total_reward, epoch.chunk_count)
+            pending = [(c.chunk_index, c.payouts, c.status, c.tx_hash, c.raw_tx, c.tx_nonce)
+                       for c in epoch.chunks if c.status != "confirmed"]
+        for index, payouts, status, tx_hash, raw_tx, tx_nonce in pending:
+            self._settle_chunk(epoch_id, header, index, payouts, status, tx_hash, raw_tx, tx_nonce)
+        with self.sessions.begin() as session:
+            epoch = session.get(Epoch, epoch_id)
+            assert epoch is not None
+            if all(c.status == "confirmed" for c in epoch.chunks):
+                epoch.status, epoch.settled_at = "settled", utcnow()
+                log.info("epoch %s settled on-chain (%s chunk(s))", epoch_id, epoch.chunk_count)
+
+    def _settle_chunk(self, epoch_id: int, header: tuple[Any, ...], index: int, payouts: list[list[Any]],
+                      status: str, tx_hash: str | None, raw_tx: str | None, tx_nonce: int | None) -> None:
+        from labelshare.chain import SentTransaction
+
+        ledger = self.chain.ledger.functions
+        if ledger.isChunkSettled(epoch_id, index).call():
+            self._confirm(epoch_id, index, tx_hash)
+            return
+        if status == "sent" and tx_hash and raw_tx and tx_nonce is not None:
+            tx = SentTransaction(tx_hash, tx_nonce, raw_tx)
+            verifier = self.chain.account("verifier").address
+            if self.chain.w3.eth.get_transaction_count(verifier, "latest") > tx_nonce and \
+                    self.chain.receipt(tx_hash) is None:
+                tx = self._sign_and_record(epoch_id, header, index, payouts)  # nonce taken by another tx
+        else:
+            tx = self._sign_and_record(epoch_id, header, index, payouts)
+        self.chain.broadcast(tx)
+        receipt = self.chain.wait(tx.tx_hash)
+        if receipt is None:
+            raise ChainError(f"settle transaction {tx.tx_hash} of epoch {epoch_id} chunk {index} not mined yet")
+        if receipt["status"] == 1 or ledger.isChunkSettled(epoch_id, index).call():
+            self._confirm(epoch_id, index, tx.tx_hash, receipt)
+        else:
+            raise ChainError(f"settle transaction {tx.tx_hash} of epoch {epoch_id} chunk {index} reverted")
+
+    def _sign_and_record(self, epoch_id: int, header: tuple[Any, ...], index: int,
+                         payouts: list[list[Any]]) -> Any:
+        call = self.chain.ledger.functions.settle(
+            epoch_id, header, index,
+            [(to_checksum_address(a), int(p), int(n), int(amount)) for a, p, n, amount in payouts])
+        try:
+            tx = self.chain.sign("verifier", call)
+        except LedgerReverted as err:
+            log.error("epoch %s chunk %s refused by the ledger: %s", epoch_id, index, err.detail)
+            raise
+        with self.sessions.begin() as session:
+            chunk = session.get(EpochChunk, (epoch_id, index))
+            assert chunk is not None
+            chunk.status, chunk.tx_hash, chunk.tx_nonce, chunk.raw_tx = "sent", tx.tx_hash, tx.nonce, tx.raw
+        log.info("epoch %s chunk %s: sending %s (nonce %s)", epoch_id, index, tx.tx_hash, tx.nonce)
+        return tx
+
+    def _confirm(self, epoch_id: int, index: int, tx_hash: str | None, receipt: dict[str, Any] | None = None) -> None:
+        with self.sessions.begin() as session:
+            chunk = session.get(EpochChunk, (epoch_id, index))
+            assert chunk is not None
+            chunk.status = "confirmed"
+            if receipt is not None:
+                chunk.tx_hash, chunk.block_number, chunk.gas_used = tx_hash, receipt["blockNumber"], receipt["gasUsed"]
+        log.info("epoch %s chunk %s confirmed in tx %s", epoch_id, index, tx_hash)
+
+
+class SettlementWorker:
+    """Runs ``Settler.run_once`` every ``settlement_poll_seconds`` on a background thread."""
+
+    def __init__(self, settler: Settler, poll_seconds: float) -> None:
+        self.settler = settler
+        self.poll_seconds = poll_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="settlement", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        backoff = self.poll_seconds
+        while not self._stop.wait(backoff):
+            try:
+                self.settler.run_once()
+                backoff = self.poll_seconds
+            except Exception as err:  # noqa: BLE001 - the worker must outlive any single failure
+                backoff = min(backoff * 2, 30.0)
+                log.warning("settlement pass failed (%s: %s); retrying in %.1fs", type(err).__name__, err, backoff)
+
+
+def payouts_of(rows: list[list[Any]]) -> list[Payout]:
+    return [Payout(a, int(p), int(n), int(amount)) for a, p, n, amount in rows]

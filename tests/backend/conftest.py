@@ -1,0 +1,224 @@
+"""Backend fixtures: the protocol on ape's anvil, a real API server (uvicorn, in a thread) on a
+fresh database per test (SQLite, and PostgreSQL when one is reachable on localhost), and
+wallets with real keys that sign in (EIP-4361) and sign submissions (EIP-712)."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import siwe
+import uvicorn
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from eth_account.signers.local import LocalAccount
+from sqlalchemy import create_engine, text
+
+from labelshare.admin.deploy import RoleHolders, record_deployment
+from labelshare.api.app import create_app
+from labelshare.config import Settings
+from labelshare.labels import label_hash
+
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def _postgres_reachable() -> bool:
+    try:
+        with create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 2}).connect():
+            return True
+    except Exception:  # noqa: BLE001 - any failure means "not reachable"
+        return False
+
+
+DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
+    not _postgres_reachable(), reason="no PostgreSQL reachable on 127.0.0.1:5432"))]
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request, tmp_path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'labelshare.db'}"
+        return
+    name = f"labelshare_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def deployment_file(chain, protocol, deployer, admin, guardian, verifier, qualifier, requester, deploy_params,
+                    tmp_path) -> Path:
+    roles = RoleHolders(admin=admin.address, guardian=guardian.address, verifier=verifier.address,
+                        qualifier=qualifier.address, requester=requester.address)
+    path = tmp_path / "deployment.json"
+    record_deployment(chain, "ethereum:local:foundry", deployer, protocol, roles, deploy_params, path)
+    return path
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "settings(**overrides): override backend Settings for a test")
+
+
+@pytest.fixture
+def settings(request, chain, deployment_file, database_url, verifier, qualifier, requester, tmp_path) -> Settings:
+    """Backend settings for this test; ``@pytest.mark.settings(...)`` overrides fields."""
+    marker = request.node.get_closest_marker("settings")
+    overrides = marker.kwargs if marker else {}
+    # Ape's test accounts are anvil's published development keys: fine for a local test chain.
+    return Settings(
+        rpc_url=chain.provider.uri, database_url=database_url, deployment_file=deployment_file,
+        manifests_dir=tmp_path / "manifests", verifier_key=verifier.private_key, qualifier_key=qualifier.private_key,
+        registrar_key=requester.private_key, requesters=requester_wallet_address(),
+        epoch_max_age_seconds=0.5, settlement_poll_seconds=0.2, settlement_enabled=False,
+    ).model_copy(update=overrides)
+
+
+# A requester wallet distinct from the chain accounts: it only signs in.
+_REQUESTER = Account.create()
+
+
+def requester_wallet_address() -> str:
+    return _REQUESTER.address
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Api:
+    url: str
+    app: Any
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    @property
+    def settler(self) -> Any:
+        return self.app.state.settler
+
+    @property
+    def sessions(self) -> Any:
+        return self.app.state.sessions
+
+
+def start_api(settings: Settings) -> tuple[Api, uvicorn.Server, threading.Thread]:
+    app = create_app(settings)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("API server did not start")
+        time.sleep(0.05)
+    return Api(f"http://127.0.0.1:{port}", app), server, thread
+
+
+@pytest.fixture
+def api(settings) -> Iterator[Api]:
+    api, server, thread = start_api(settings)
+    yield api
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+class Wallet:
+    """A real key that signs in and signs submissions, as a browser wallet would."""
+
+    def __init__(self, account: LocalAccount | None = None) -> None:
+        self.account = account or Account.create()
+        self.address = self.account.address
+        self.token: str | None = None
+
+    def siwe_message(self, nonce: str, chain_id: int, domain: str = "localhost:8000",
+                     issued_at: str | None = None) -> str:
+        return siwe.SiweMessage(
+            domain=domain, address=self.address, uri=f"http://{domain}", version="1", chain_id=chain_id,
+            nonce=nonce, issued_at=issued_at or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            statement="Sign in to LabelShare",
+        ).prepare_message()
+
+    def sign_text(self, message: str) -> str:
+        return "0x" + bytes(self.account.sign_message(encode_defunct(text=message)).signature).hex()
+
+    def sign_in(self, api: Api) -> httpx.Client:
+        with api.client() as c:
+            nonce = c.get("/auth/nonce").json()["nonce"]
+            chain_id = c.get("/chain").json()["chain_id"]
+            message = self.siwe_message(nonce, chain_id)
+            response = c.post("/auth/verify", json={"message": message, "signature": self.sign_text(message)})
+        assert response.status_code == 200, response.text
+        self.token = response.json()["token"]
+        return api.client(self.token)
+
+    def sign_submission(self, offer: dict[str, Any], payload: Any, nonce: int | None = None,
+                        deadline: int | None = None, domain: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A submission body for ``offer`` (a /tasks/next response), signed with eth_signTypedData_v4."""
+        nonce = secrets.randbits(64) if nonce is None else nonce
+        deadline = int(time.time()) + 600 if deadline is None else deadline
+        domain = domain or offer["eip712_domain"]
+        digest = label_hash(payload)
+        message = {"annotator": self.address, "projectId": offer["project_id"], "taskId": offer["task_id"],
+                   "labelHash": "0x" + digest.hex(), "nonce": nonce, "deadline": deadline}
+        typed = {"types": offer["eip712_types"], "primaryType": "Submission", "domain": domain, "message": message}
+        signature = self.account.sign_typed_data(full_message=typed).signature
+        return {"project_id": offer["project_id"], "task_id": offer["task_id"], "payload": payload,
+                "label_hash": "0x" + digest.hex(), "nonce": nonce, "deadline": deadline,
+                "chain_id": domain["chainId"], "verifying_contract": domain["verifyingContract"],
+                "signature": "0x" + bytes(signature).hex()}
+
+
+@pytest.fixture
+def wallet():
+    return Wallet
+
+
+@pytest.fixture
+def requester_client(api) -> Iterator[httpx.Client]:
+    client = Wallet(_REQUESTER).sign_in(api)
+    yield client
+    client.close()
+
+
+CLASSIFICATION = {"type": "classification", "labels": ["cat", "dog", "bird"]}
+REWARD = 10**18
+
+
+@pytest.fixture
+def make_project(requester_client):
+    """Creates a project through the API and uploads ``tasks`` (ids) as JSONL; returns its JSON."""
+
+    def make(tasks: int = 3, overlap: int = 3, schema: dict | None = None, domain: str = "general",
+             gold_rate: float = 0.0, reward: int = REWARD) -> dict[str, Any]:
+        response = requester_client.post("/projects", json={
+            "name": "Pets", "instructions": "What animal is it?", "domain": domain,
+            "label_schema": schema or CLASSIFICATION, "reward_per_label": reward, "overlap": overlap,
+            "gold_rate": gold_rate})
+        assert response.status_code == 201, response.text
+        project = response.json()
+        if tasks:
+            body = "".join(f'{{"id": "t{i}", "data": {{"text": "item {i}"}}}}\n' for i in range(tasks))
+            upload = requester_client.post(f"/projects/{project['id']}/tasks?format=jsonl", content=body)
+            assert upload.status_code == 201, upload.text
+        return project
+
+    return make
