@@ -118,7 +118,11 @@ class Chain:
         if nonce is None:
             nonce = self.w3.eth.get_transaction_count(account.address, "pending")
         try:
-            tx = call.build_transaction({"from": account.address, "nonce": nonce, "chainId": self.chain_id})
+            estimate = call.estimate_gas({"from": account.address})
+            # An estimate is exact for the state it ran on; the mined block can differ (its
+            # timestamp decides whether a slot write is a no-op), so leave a margin.
+            tx = call.build_transaction({"from": account.address, "nonce": nonce, "chainId": self.chain_id,
+                                         "gas": estimate * 5 // 4})
         except (ContractCustomError, ContractLogicError, Web3RPCError) as err:
             raise self.decode_error(err) from None
         signed = account.sign_transaction(tx)

@@ -176,14 +176,28 @@ class Settler:
             raise ChainError(f"settle transaction {tx.tx_hash} of epoch {epoch_id} chunk {index} not mined yet")
         if receipt["status"] == 1 or ledger.isChunkSettled(epoch_id, index).call():
             self._confirm(epoch_id, index, tx.tx_hash, receipt)
-        else:
-            raise ChainError(f"settle transaction {tx.tx_hash} of epoch {epoch_id} chunk {index} reverted")
+            return
+        with self.sessions.begin() as session:  # the next pass signs afresh
+            chunk = session.get(EpochChunk, (epoch_id, index))
+            assert chunk is not None
+            chunk.status = "pending"
+        raise ChainError(f"settle transaction {tx.tx_hash} of epoch {epoch_id} chunk {index} reverted "
+                         f"({self._revert_reason(epoch_id, header, index, payouts, receipt)}, gas used "
+                         f"{receipt['gasUsed']})")
+
+    def _revert_reason(self, epoch_id: int, header: tuple[Any, ...], index: int, payouts: list[list[Any]],
+                       receipt: dict[str, Any]) -> str:
+        """Replays the reverted call at its block to name the ledger's error."""
+        try:
+            self._settle_call(epoch_id, header, index, payouts).call(
+                {"from": self.chain.account("verifier").address}, block_identifier=receipt["blockNumber"] - 1)
+        except Exception as err:  # noqa: BLE001 - any failure is the answer we want
+            return self.chain.decode_error(err).detail
+        return "the replay succeeds: out of gas or state changed in the same block"
 
     def _sign_and_record(self, epoch_id: int, header: tuple[Any, ...], index: int,
                          payouts: list[list[Any]]) -> Any:
-        call = self.chain.ledger.functions.settle(
-            epoch_id, header, index,
-            [(to_checksum_address(a), int(p), int(n), int(amount)) for a, p, n, amount in payouts])
+        call = self._settle_call(epoch_id, header, index, payouts)
         try:
             tx = self.chain.sign("verifier", call)
         except LedgerReverted as err:
@@ -195,6 +209,11 @@ class Settler:
             chunk.status, chunk.tx_hash, chunk.tx_nonce, chunk.raw_tx = "sent", tx.tx_hash, tx.nonce, tx.raw
         log.info("epoch %s chunk %s: sending %s (nonce %s)", epoch_id, index, tx.tx_hash, tx.nonce)
         return tx
+
+    def _settle_call(self, epoch_id: int, header: tuple[Any, ...], index: int, payouts: list[list[Any]]) -> Any:
+        return self.chain.ledger.functions.settle(
+            epoch_id, header, index,
+            [(to_checksum_address(a), int(p), int(n), int(amount)) for a, p, n, amount in payouts])
 
     def _confirm(self, epoch_id: int, index: int, tx_hash: str | None, receipt: dict[str, Any] | None = None) -> None:
         with self.sessions.begin() as session:

@@ -4,6 +4,9 @@ API reports; the audit is clean."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import time
 
 import pytest
@@ -57,3 +60,36 @@ def test_annotators_labelAndGetPaidOnChain(api, wallet, token, make_project, req
     assert (stats["accepted"], stats["tasks_complete"], stats["annotators"]) == (12, 4, 3)
     export = requester_client.get(f"/projects/{project['id']}/export", params={"format": "jsonl"})
     assert export.status_code == 200 and export.text.count('"label": {"label": "cat"}') == 4
+    audit = _audit_cli(api.app.state.settings, "--api", api.url)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+
+
+def _audit_cli(settings, *args: str):
+    env = {**os.environ, "LABELSHARE_RPC_URL": settings.rpc_url,
+           "LABELSHARE_DEPLOYMENT_FILE": str(settings.deployment_file),
+           "LABELSHARE_MANIFESTS_DIR": str(settings.manifests_dir)}
+    return subprocess.run(["labelshare", "audit", *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.settings(epoch_max_annotations=4)
+def test_audit_cleanAfterSettlement_failsOnTamperedManifest(api, wallet, make_project, settings):
+    project = make_project(tasks=3, overlap=2, reward=REWARD)
+    annotators = [wallet() for _ in range(2)]
+    for annotator in annotators:
+        assert _label_all(annotator.sign_in(api), annotator, project["id"], "dog") == 3
+    # 6 accepted annotations with at most 4 per epoch: two epochs.
+    assert api.settler.run_once(force=True) == 1
+    assert api.settler.run_once(force=True) == 2
+
+    clean = _audit_cli(settings)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "audit clean" in clean.stdout
+    assert "epochs 2, annotations 6" in clean.stdout
+
+    path = settings.manifests_dir / "epoch-2.json"
+    manifest = json.loads(path.read_text())
+    manifest["leaves"][0]["reward"] = str(int(manifest["leaves"][0]["reward"]) + 1)
+    path.write_text(json.dumps(manifest))
+    tampered = _audit_cli(settings)
+    assert tampered.returncode == 1
+    assert "MISMATCH" in tampered.stdout and "audit FAILED" in tampered.stdout

@@ -1,0 +1,166 @@
+"""The audit: rebuilds every reward from chain data and the published manifests.
+
+From the ledger's and the token's events alone (no database) it checks, for every epoch:
+the manifest's root, chain and ledger match the chain; every leaf recomputes from its fields;
+the tree rebuilds to the on-chain root with the on-chain leaf count; every proof verifies
+off-chain and a random sample verifies on-chain (``verifyAnnotation``); per (annotator, project)
+the manifest's sums equal the ``AnnotatorRewarded`` events; the epoch's minted total equals its
+payouts. Then, globally: no payout outside an opened epoch, no epoch settled twice, and the
+token's total supply equals the sum of all minted rewards and of all mint transfers.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_utils import to_checksum_address
+
+from labelshare.leaves import AcceptedAnnotation, annotation_leaf
+from labelshare.merkle import MerkleTree, verify_proof
+
+__all__ = ["AuditReport", "Check", "run_audit"]
+
+ZERO = "0x0000000000000000000000000000000000000000"
+BLOCK_RANGE = 5_000  # per eth_getLogs call, within what public RPC providers accept
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class AuditReport:
+    checks: list[Check] = field(default_factory=list)
+    epochs: int = 0
+    annotations: int = 0
+    minted: int = 0
+    total_supply: int = 0
+    proofs_checked_on_chain: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def check(self, name: str, ok: bool, detail: str = "") -> bool:
+        self.checks.append(Check(name, bool(ok), detail))
+        return bool(ok)
+
+
+def _logs(event: Any, from_block: int, to_block: int, **filters: Any) -> list[Any]:
+    logs: list[Any] = []
+    for start in range(from_block, to_block + 1, BLOCK_RANGE):
+        end = min(start + BLOCK_RANGE - 1, to_block)
+        logs.extend(event.get_logs(from_block=start, to_block=end, argument_filters=filters or None))
+    return logs
+
+
+def _hex(value: bytes) -> str:
+    return "0x" + bytes(value).hex()
+
+
+def run_audit(w3: Any, ledger: Any, token: Any, from_block: int,
+              manifests: Callable[[int], dict[str, Any] | None], sample: int = 20,
+              rng: random.Random | None = None) -> AuditReport:
+    """Audits the deployment whose contracts are ``ledger``/``token`` (web3 contract objects)."""
+    rng = rng or random.Random()
+    report = AuditReport()
+    head = w3.eth.block_number
+    opened = {e["args"]["epochId"]: e["args"] for e in _logs(ledger.events.EpochOpened, from_block, head)}
+    settled_events = _logs(ledger.events.EpochSettled, from_block, head)
+    rewarded = _logs(ledger.events.AnnotatorRewarded, from_block, head)
+    mints = _logs(token.events.Transfer, from_block, head, **{"from": ZERO})
+
+    settled = Counter(e["args"]["epochId"] for e in settled_events)
+    report.check("no epoch settled twice", all(n == 1 for n in settled.values()),
+                 ", ".join(f"epoch {k} x{n}" for k, n in settled.items() if n != 1))
+    minted_by_epoch = {e["args"]["epochId"]: e["args"]["minted"] for e in settled_events}
+    payouts_by_epoch: dict[int, Counter[tuple[str, int]]] = defaultdict(Counter)
+    counts_by_epoch: dict[int, Counter[tuple[str, int]]] = defaultdict(Counter)
+    for e in rewarded:
+        key = (to_checksum_address(e["args"]["annotator"]), e["args"]["projectId"])
+        payouts_by_epoch[e["args"]["epochId"]][key] += e["args"]["amount"]
+        counts_by_epoch[e["args"]["epochId"]][key] += e["args"]["annotations"]
+    orphans = sorted(set(payouts_by_epoch) - set(opened))
+    report.check("every payout belongs to an opened epoch", not orphans, f"orphan epochs {orphans}" if orphans else "")
+
+    for epoch_id in sorted(opened):
+        _audit_epoch(report, ledger, epoch_id, opened[epoch_id], epoch_id in settled, minted_by_epoch.get(epoch_id),
+                     payouts_by_epoch[epoch_id], counts_by_epoch[epoch_id], manifests, sample, rng, w3)
+
+    report.total_supply = token.functions.totalSupply().call()
+    report.minted = sum(e["args"]["amount"] for e in rewarded)
+    minted_transfers = sum(e["args"]["value"] for e in mints)
+    report.check("total supply equals the sum of rewards minted by the ledger",
+                 report.total_supply == report.minted == minted_transfers,
+                 f"supply {report.total_supply}, rewards {report.minted}, mint transfers {minted_transfers}")
+    return report
+
+
+def _audit_epoch(report: AuditReport, ledger: Any, epoch_id: int, header: Any, is_settled: bool,
+                 minted: int | None, payouts: Counter[tuple[str, int]], counts: Counter[tuple[str, int]],
+                 manifests: Callable[[int], dict[str, Any] | None], sample: int, rng: random.Random, w3: Any) -> None:
+    name = f"epoch {epoch_id}"
+    report.epochs += 1
+    if not is_settled:
+        report.check(f"{name}: settlement in progress", True, "not all chunks are settled yet; skipped")
+        return
+    manifest = manifests(epoch_id)
+    if not report.check(f"{name}: manifest published", manifest is not None, "no manifest found"):
+        return
+    assert manifest is not None
+    root = _hex(header["root"])
+    report.check(f"{name}: manifest names this chain, ledger and root",
+                 manifest["chain_id"] == w3.eth.chain_id and manifest["ledger"].lower() == ledger.address.lower()
+                 and manifest["root"] == root, f"manifest root {manifest['root']}, chain root {root}")
+    annotations, leaves, bad_leaves = [], [], 0
+    for entry in manifest["leaves"]:
+        a = AcceptedAnnotation(entry["annotator"], int(entry["project_id"]), bytes.fromhex(entry["task_id"][2:]),
+                               bytes.fromhex(entry["label_hash"][2:]), int(entry["reward"]))
+        leaf = annotation_leaf(epoch_id, a)
+        bad_leaves += _hex(leaf) != entry["leaf"]
+        annotations.append(a)
+        leaves.append(leaf)
+    report.annotations += len(leaves)
+    report.check(f"{name}: every leaf recomputes from its fields", bad_leaves == 0, f"{bad_leaves} leaves differ")
+    tree = MerkleTree(leaves) if leaves and len(set(leaves)) == len(leaves) else None
+    report.check(f"{name}: tree rebuilds to the on-chain root with {header['annotations']} leaves",
+                 tree is not None and _hex(tree.root) == root and len(leaves) == header["annotations"],
+                 f"rebuilt {_hex(tree.root) if tree else 'nothing'} from {len(leaves)} leaves")
+    bad_proofs = sum(not verify_proof(leaf, [bytes.fromhex(p[2:]) for p in entry["proof"]], bytes.fromhex(root[2:]))
+                     for leaf, entry in zip(leaves, manifest["leaves"], strict=True))
+    report.check(f"{name}: every published proof verifies", bad_proofs == 0, f"{bad_proofs} proofs fail")
+    picks = rng.sample(range(len(leaves)), min(sample, len(leaves)))
+    on_chain_ok = all(ledger.functions.verifyAnnotation(
+        epoch_id, annotations[i].as_tuple(), [bytes.fromhex(p[2:]) for p in manifest["leaves"][i]["proof"]]).call()
+        for i in picks)
+    report.proofs_checked_on_chain += len(picks)
+    report.check(f"{name}: {len(picks)} sampled proofs verify on-chain", on_chain_ok)
+    expected_amounts: Counter[tuple[str, int]] = Counter()
+    expected_counts: Counter[tuple[str, int]] = Counter()
+    for a in annotations:
+        key = (to_checksum_address(a.annotator), a.project_id)
+        expected_amounts[key] += a.reward
+        expected_counts[key] += 1
+    report.check(f"{name}: payouts on-chain equal the manifest's per annotator and project",
+                 _same(expected_amounts, payouts) and _same(expected_counts, counts),
+                 _diff(expected_amounts, payouts))
+    report.check(f"{name}: minted equals the manifest's total",
+                 minted == sum(expected_amounts.values()) == int(manifest["total_reward"]),
+                 f"minted {minted}, manifest {manifest['total_reward']}")
+
+
+def _same(a: Counter[Any], b: Counter[Any]) -> bool:
+    return {k: v for k, v in a.items() if v} == {k: v for k, v in b.items() if v}
+
+
+def _diff(expected: Counter[Any], actual: Counter[Any]) -> str:
+    keys: Iterable[Any] = sorted(set(expected) | set(actual))
+    return "; ".join(f"{k}: manifest {expected.get(k, 0)}, chain {actual.get(k, 0)}"
+                     for k in keys if expected.get(k, 0) != actual.get(k, 0))[:500]
