@@ -13,7 +13,7 @@ export SOLCX_BINARY_PATH := $(CURDIR)/.solcx
 # Keep Ape's package cache inside the project, so a fresh clone is self-contained.
 export APE_DATA_FOLDER := $(CURDIR)/.ape
 
-.PHONY: setup compile run chain stop test gas env clean
+.PHONY: setup compile run chain api stop test gas env clean
 
 setup: $(VENV)/.installed node_modules/.installed .solcx/solc-v$(SOLC_VERSION) .deps/openzeppelin-contracts.stamp
 
@@ -53,12 +53,29 @@ chain: setup
 	  echo "anvil started on 127.0.0.1:$(ANVIL_PORT) (pid $$(cat $(RUN_DIR)/anvil.pid), log $(RUN_DIR)/anvil.log)"; \
 	fi
 
+API_PORT ?= 8000
+
 run: compile chain
 	APE_FOUNDRY_HOST=http://127.0.0.1:$(ANVIL_PORT) ape run deploy --network ethereum:local:foundry
-	APE_FOUNDRY_HOST=http://127.0.0.1:$(ANVIL_PORT) ape run settle_example --network ethereum:local:foundry
-	@echo "anvil keeps running on 127.0.0.1:$(ANVIL_PORT); 'make stop' stops it."
+	@$(MAKE) --no-print-directory api
+	python -m labelshare.demo --api http://127.0.0.1:$(API_PORT)
+	@echo
+	@echo "LabelShare is running:"
+	@echo "  API and OpenAPI docs  http://127.0.0.1:$(API_PORT)/docs   (log: $(RUN_DIR)/api.log)"
+	@echo "  chain (anvil)         http://127.0.0.1:$(ANVIL_PORT)      (log: $(RUN_DIR)/anvil.log)"
+	@echo "  epoch manifests       $(RUN_DIR)/manifests/"
+	@echo "  audit                 labelshare audit   (or: ape run audit --network ethereum:local:foundry)"
+	@echo "'make stop' stops the API and the chain."
+
+# The API (with its settlement worker) in the background; restarted so it runs the current code.
+api: setup
+	@mkdir -p $(RUN_DIR)
+	@if [ -f $(RUN_DIR)/api.pid ]; then kill $$(cat $(RUN_DIR)/api.pid) 2>/dev/null || true; rm -f $(RUN_DIR)/api.pid; sleep 1; fi
+	@nohup labelshare serve --port $(API_PORT) > $(RUN_DIR)/api.log 2>&1 & echo $$! > $(RUN_DIR)/api.pid
+	@echo "API starting on http://127.0.0.1:$(API_PORT) (pid $$(cat $(RUN_DIR)/api.pid))"
 
 stop:
+	@if [ -f $(RUN_DIR)/api.pid ]; then kill $$(cat $(RUN_DIR)/api.pid) 2>/dev/null || true; rm -f $(RUN_DIR)/api.pid; echo "API stopped"; fi
 	@if [ -f $(RUN_DIR)/anvil.pid ]; then kill $$(cat $(RUN_DIR)/anvil.pid) 2>/dev/null || true; rm -f $(RUN_DIR)/anvil.pid; echo "anvil stopped"; fi
 
 test: compile

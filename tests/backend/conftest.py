@@ -4,20 +4,17 @@ wallets with real keys that sign in (EIP-4361) and sign submissions (EIP-712).""
 
 from __future__ import annotations
 
-import secrets
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import siwe
 import uvicorn
 from eth_account import Account
 from eth_account.messages import encode_defunct
@@ -27,7 +24,7 @@ from sqlalchemy import create_engine, text
 from labelshare.admin.deploy import RoleHolders, record_deployment
 from labelshare.api.app import create_app
 from labelshare.config import Settings
-from labelshare.labels import label_hash
+from labelshare.client import siwe_message, submission_body
 
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -151,11 +148,7 @@ class Wallet:
 
     def siwe_message(self, nonce: str, chain_id: int, domain: str = "localhost:8000",
                      issued_at: str | None = None) -> str:
-        return siwe.SiweMessage(
-            domain=domain, address=self.address, uri=f"http://{domain}", version="1", chain_id=chain_id,
-            nonce=nonce, issued_at=issued_at or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            statement="Sign in to LabelShare",
-        ).prepare_message()
+        return siwe_message(self.address, nonce, chain_id, domain, f"http://{domain}", issued_at)
 
     def sign_text(self, message: str) -> str:
         return "0x" + bytes(self.account.sign_message(encode_defunct(text=message)).signature).hex()
@@ -173,18 +166,7 @@ class Wallet:
     def sign_submission(self, offer: dict[str, Any], payload: Any, nonce: int | None = None,
                         deadline: int | None = None, domain: dict[str, Any] | None = None) -> dict[str, Any]:
         """A submission body for ``offer`` (a /tasks/next response), signed with eth_signTypedData_v4."""
-        nonce = secrets.randbits(64) if nonce is None else nonce
-        deadline = int(time.time()) + 600 if deadline is None else deadline
-        domain = domain or offer["eip712_domain"]
-        digest = label_hash(payload)
-        message = {"annotator": self.address, "projectId": offer["project_id"], "taskId": offer["task_id"],
-                   "labelHash": "0x" + digest.hex(), "nonce": nonce, "deadline": deadline}
-        typed = {"types": offer["eip712_types"], "primaryType": "Submission", "domain": domain, "message": message}
-        signature = self.account.sign_typed_data(full_message=typed).signature
-        return {"project_id": offer["project_id"], "task_id": offer["task_id"], "payload": payload,
-                "label_hash": "0x" + digest.hex(), "nonce": nonce, "deadline": deadline,
-                "chain_id": domain["chainId"], "verifying_contract": domain["verifyingContract"],
-                "signature": "0x" + bytes(signature).hex()}
+        return submission_body(self.account, offer, payload, nonce, deadline, domain)
 
 
 @pytest.fixture

@@ -1,0 +1,122 @@
+"""``python -m labelshare.demo``: the run command's demo, through the live API as real clients.
+
+A requester signs in and creates a project registered on-chain; three annotators sign in with
+their wallets, take tasks, sign and submit labels (one of them disagrees once and is outvoted);
+the settlement worker settles the epoch on-chain; the demo prints each annotator's accepted work,
+rewards and on-chain balance, then audits every reward from chain data.
+
+Wallets are anvil's published development accounts #4 (requester) and #5-#7 (annotators),
+derived from anvil's public mnemonic: for a local chain only.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import httpx
+import typer
+from eth_account import Account
+from rich.console import Console
+from rich.table import Table
+from web3 import HTTPProvider, Web3
+
+from labelshare.audit import run_audit
+from labelshare.client import LabelShareClient
+from labelshare.config import get_settings
+from labelshare.deployment import Deployment
+
+ANVIL_MNEMONIC = "test test test test test test test test test test test junk"  # public, local only
+REVIEWS = [
+    ("r1", "Absolutely loved it, would buy again.", "positive"),
+    ("r2", "Broke after two days. Waste of money.", "negative"),
+    ("r3", "Exceeded my expectations in every way.", "positive"),
+    ("r4", "The worst customer service I have had.", "negative"),
+    ("r5", "Works exactly as described, great value.", "positive"),
+]
+console = Console()
+
+
+def dev_account(index: int) -> Any:
+    Account.enable_unaudited_hdwallet_features()
+    return Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+
+
+def wait_for_api(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"the API at {url} did not come up; see .run/api.log")
+
+
+def main(api: str = "http://127.0.0.1:8000", timeout: float = 120.0) -> None:
+    wait_for_api(api)
+    requester = LabelShareClient(api, dev_account(4), siwe_domain=get_settings().siwe_domain)
+    requester.sign_in()
+    project = requester.create_project(
+        name="Demo: is the review positive?", instructions="Read the review; is its sentiment positive or negative?",
+        label_schema={"type": "classification", "labels": ["positive", "negative"]},
+        reward_per_label=10**18, overlap=3)
+    requester.upload_tasks(project["id"], "".join(json.dumps({"id": i, "data": {"text": t}}) + "\n"
+                                                  for i, t, _ in REVIEWS))
+    console.print(f"Project {project['id']} registered on-chain in tx {project['registered_tx']}")
+    truth = {t: label for _, t, label in REVIEWS}
+
+    annotators = [LabelShareClient(api, dev_account(i), siwe_domain=get_settings().siwe_domain) for i in (5, 6, 7)]
+    for n, client in enumerate(annotators):
+        client.sign_in()
+        while (offer := client.next_task(project["id"])) is not None:
+            label = truth[offer["data"]["text"]]
+            if n == 2 and offer["data"]["text"] == REVIEWS[1][1]:
+                label = "positive"  # the third annotator gets one wrong and is outvoted
+            client.submit(offer, {"label": label})
+        console.print(f"{client.account.address} submitted {len(client.submissions())} signed labels")
+
+    console.print("Waiting for the settlement worker to settle the epoch on-chain...")
+    deadline = time.monotonic() + timeout
+    while any(c.rewards()["pending"] != "0" for c in annotators):
+        if time.monotonic() > deadline:
+            raise SystemExit("settlement did not finish in time; see .run/api.log")
+        time.sleep(0.5)
+
+    settings = get_settings()
+    deployment = Deployment.load(settings.deployment_file)
+    w3 = Web3(HTTPProvider(settings.rpc_url))
+    token = w3.eth.contract(address=deployment.address("token"), abi=deployment.abi("token"))
+    ledger = w3.eth.contract(address=deployment.address("ledger"), abi=deployment.abi("ledger"))
+    table = Table(title=f"Project {project['id']}: rewards")
+    for column in ("annotator", "accepted", "rejected", "settled (LSR)", "on-chain balance (LSR)", "settle tx"):
+        table.add_column(column)
+    for client in annotators:
+        subs = [s for s in client.submissions() if s["project_id"] == project["id"]]
+        rewards = client.rewards()
+        txs = sorted({tx for e in rewards["epochs"] for tx in e["tx_hashes"]})
+        table.add_row(client.account.address, str(sum(s["status"] == "accepted" for s in subs)),
+                      str(sum(s["status"] == "rejected" for s in subs)), f"{int(rewards['settled']) / 1e18:g}",
+                      f"{token.functions.balanceOf(client.account.address).call() / 1e18:g}",
+                      txs[-1][:18] + "..." if txs else "-")
+    console.print(table)
+
+    def from_api(epoch_id: int) -> dict[str, Any] | None:
+        response = httpx.get(f"{api}/epochs/{epoch_id}/manifest", timeout=60)
+        return response.json() if response.status_code == 200 else None
+
+    report = run_audit(w3, ledger, token, deployment.block_number, from_api, sample=5)
+    console.print(f"Audit of {report.epochs} epoch(s), {report.annotations} annotations: total supply "
+                  f"{report.total_supply / 1e18:g} LSR = minted rewards {report.minted / 1e18:g} LSR; "
+                  + ("[bold green]clean[/]" if report.ok else "[bold red]FAILED[/]"))
+    for check in report.checks:
+        if not check.ok:
+            console.print(f"  [red]{check.name}[/]: {check.detail}")
+    sys.exit(0 if report.ok else 1)
+
+
+if __name__ == "__main__":
+    typer.run(main)
