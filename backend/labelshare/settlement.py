@@ -21,11 +21,11 @@ from eth_utils import to_checksum_address
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from labelshare.chain import Chain, LedgerReverted
+from labelshare.chain import Chain, LedgerReverted, SentTransaction
 from labelshare.config import Settings
 from labelshare.db.models import Epoch, EpochChunk, Project, Submission, Task, utcnow
 from labelshare.domains import GENERAL, domain_id
-from labelshare.epochs import Payout, plan_epoch
+from labelshare.epochs import plan_epoch
 from labelshare.errors import ChainError
 from labelshare.leaves import AcceptedAnnotation
 from labelshare.manifests import ManifestStore, build_manifest
@@ -66,8 +66,7 @@ class Settler:
             return False
         if count >= self.settings.epoch_max_annotations:
             return True
-        age = utcnow() - oldest.replace(tzinfo=oldest.tzinfo or utcnow().tzinfo)
-        return age >= timedelta(seconds=self.settings.epoch_max_age_seconds)
+        return utcnow() - oldest >= timedelta(seconds=self.settings.epoch_max_age_seconds)
 
     def resume(self) -> None:
         with self.sessions() as session:
@@ -156,8 +155,6 @@ class Settler:
 
     def _settle_chunk(self, epoch_id: int, header: tuple[Any, ...], index: int, payouts: list[list[Any]],
                       status: str, tx_hash: str | None, raw_tx: str | None, tx_nonce: int | None) -> None:
-        from labelshare.chain import SentTransaction
-
         ledger = self.chain.ledger.functions
         if ledger.isChunkSettled(epoch_id, index).call():
             self._confirm(epoch_id, index, tx_hash)
@@ -196,7 +193,7 @@ class Settler:
         return "the replay succeeds: out of gas or state changed in the same block"
 
     def _sign_and_record(self, epoch_id: int, header: tuple[Any, ...], index: int,
-                         payouts: list[list[Any]]) -> Any:
+                         payouts: list[list[Any]]) -> SentTransaction:
         call = self._settle_call(epoch_id, header, index, payouts)
         try:
             tx = self.chain.sign("verifier", call)
@@ -250,7 +247,3 @@ class SettlementWorker:
             except Exception as err:  # noqa: BLE001 - the worker must outlive any single failure
                 backoff = min(backoff * 2, 30.0)
                 log.warning("settlement pass failed (%s: %s); retrying in %.1fs", type(err).__name__, err, backoff)
-
-
-def payouts_of(rows: list[list[Any]]) -> list[Payout]:
-    return [Payout(a, int(p), int(n), int(amount)) for a, p, n, amount in rows]

@@ -22,10 +22,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from labelshare.db.models import Assignment, Project, Submission, Task, utcnow
-from labelshare.errors import Conflict, InvalidInput, LabelShareError, NotFound
+from labelshare.errors import Conflict, InvalidInput, LabelShareError
 from labelshare.labels import label_schema_adapter, validate_label
 
-__all__ = ["ImportReport", "RowError", "import_tasks", "offer_next_task", "parse_rows", "task_key"]
+__all__ = ["ImportRejected", "ImportReport", "RowError", "import_tasks", "offer_next_task", "parse_rows", "task_key"]
 
 ASSIGNMENT_TTL = timedelta(minutes=30)
 FORMATS = ("json", "jsonl", "csv")
@@ -188,9 +188,3 @@ def offer_next_task(session: Session, project: Project, annotator: str, rng: ran
             return task
     return None
 
-
-def get_task_by_key(session: Session, key: str) -> Task:
-    task = session.scalars(select(Task).where(Task.task_key == key.lower())).first()
-    if task is None:
-        raise NotFound(f"task {key} does not exist", field="task_id")
-    return task

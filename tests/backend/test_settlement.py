@@ -12,6 +12,7 @@ import time
 
 import pytest
 from sqlalchemy import func, select
+from web3.exceptions import TransactionNotFound
 
 from labelshare.db.models import Epoch, EpochChunk, Submission
 
@@ -38,16 +39,22 @@ def _settle_process(settings) -> subprocess.Popen[str]:
                             text=True)
 
 
-def _wait_for_sent_chunk(api, process, timeout: float = 60.0) -> str:
+def _wait_for_broadcast(api, process, w3, timeout: float = 60.0) -> str:
+    """The settle transaction's hash once the settler has recorded it (it records before it
+    broadcasts) and the node has it in its pool."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with api.sessions() as s:
             tx_hash = s.scalar(select(EpochChunk.tx_hash).where(EpochChunk.status == "sent"))
         if tx_hash:
-            return tx_hash
+            try:
+                w3.eth.get_transaction(tx_hash)
+                return tx_hash
+            except TransactionNotFound:
+                pass
         assert process.poll() is None, process.stdout.read() if process.stdout else ""
         time.sleep(0.05)
-    raise AssertionError("the settler never recorded a sent chunk")
+    raise AssertionError("the settler never broadcast a settle transaction")
 
 
 @pytest.fixture
@@ -64,7 +71,7 @@ def test_settle_killedBetweenSendAndReceipt_reconcilesWithoutDoubleMint(
     supply_before = token.totalSupply()
     automine(False)
     process = _settle_process(settings)
-    tx_hash = _wait_for_sent_chunk(api, process)
+    tx_hash = _wait_for_broadcast(api, process, chain.provider.web3)
     # The transaction is in the node's pool, not mined: the settler is waiting for its receipt.
     assert chain.provider.web3.eth.get_transaction(tx_hash)["blockNumber"] is None
     process.send_signal(signal.SIGKILL)

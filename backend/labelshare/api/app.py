@@ -18,7 +18,7 @@ from labelshare.db.engine import make_engine, make_session_factory, upgrade_data
 from labelshare.manifests import ManifestStore
 from labelshare.settlement import Settler, SettlementWorker
 
-__all__ = ["app", "create_app"]
+__all__ = ["create_app"]  # `app` is built lazily by __getattr__ below
 
 log = logging.getLogger(__name__)
 
