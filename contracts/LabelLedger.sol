@@ -325,7 +325,9 @@ contract LabelLedger is ILabelLedger, AccessControl, Pausable, EIP712 {
 
     /// @inheritdoc ILabelLedger
     function isChunkSettled(uint256 epochId, uint256 chunkIndex) external view returns (bool) {
-        return chunkIndex <= type(uint16).max && _settledChunks.get(_chunkKey(epochId, chunkIndex));
+        // Only opened epochs have settled chunks; the bound also keeps `_chunkKey` from wrapping.
+        return epochId < _nextEpochId && chunkIndex <= type(uint16).max
+            && _settledChunks.get(_chunkKey(epochId, chunkIndex));
     }
 
     /// @inheritdoc ILabelLedger
@@ -384,7 +386,8 @@ contract LabelLedger is ILabelLedger, AccessControl, Pausable, EIP712 {
         if (p.owner == address(0)) revert LedgerUnknownProject(projectId);
     }
 
-    /// @dev One bit per (epoch, chunk): chunk indexes are uint16, so they never collide.
+    /// @dev One bit per (epoch, chunk): chunk indexes are uint16 and epoch ids are sequential
+    /// (far below 2^240), so keys never collide.
     function _chunkKey(uint256 epochId, uint256 chunkIndex) private pure returns (uint256) {
         return (epochId << 16) | chunkIndex;
     }

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import siwe
+from eth_keys.exceptions import BadSignature
 from pydantic import ValidationError
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
@@ -47,7 +48,8 @@ def sign_in(session: Session, settings: Settings, chain_id: int, message: str, s
     try:
         parsed = siwe.SiweMessage.from_message(message)
     except (ValueError, ValidationError, siwe.siwe.VerificationError) as err:
-        raise InvalidInput(f"not a valid EIP-4361 message: {str(err).splitlines()[0][:200]}", field="message") from None
+        reason = (str(err).splitlines() or [type(err).__name__])[0][:200] or type(err).__name__
+        raise InvalidInput(f"not a valid EIP-4361 message: {reason}", field="message") from None
     if parsed.domain != settings.siwe_domain:
         raise WrongDomain(f"message is for {parsed.domain!r}, this service is {settings.siwe_domain!r}", field="message")
     if int(parsed.chain_id) != chain_id:
@@ -66,7 +68,8 @@ def sign_in(session: Session, settings: Settings, chain_id: int, message: str, s
         raise InvalidInput("message has expired", field="message") from None
     except siwe.siwe.NotYetValidMessage:
         raise InvalidInput("message is not valid yet", field="message") from None
-    except siwe.siwe.VerificationError:
+    except (siwe.siwe.VerificationError, BadSignature, ValueError):
+        # eth-keys' BadSignature escapes siwe when a signature recovers no key at all.
         raise InvalidSignature("signature does not match the message's address", field="signature") from None
     consumed = session.execute(
         update(AuthNonce)

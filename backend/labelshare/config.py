@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr, field_validator
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from labelshare.deployment import PROJECT_ROOT
@@ -68,14 +68,10 @@ class Settings(BaseSettings):
     payouts_per_chunk: int = 400
     confirmations: int = 0
 
-    @field_validator("requesters")
-    @classmethod
-    def _addresses(cls, value: str) -> str:
-        return ",".join(a.strip().lower() for a in value.split(",") if a.strip())
-
     @property
     def requester_addresses(self) -> frozenset[str]:
-        return frozenset(a for a in self.requesters.split(",") if a)
+        """Lower-cased requester addresses."""
+        return frozenset(a.strip().lower() for a in self.requesters.split(",") if a.strip())
 
 
 @lru_cache

@@ -79,5 +79,12 @@ def plan_epoch(
         entry[1] += a.reward
     payouts = tuple(Payout(addr, pid, n, amount) for (addr, pid), (n, amount) in sorted(totals.items()))
     chunks = tuple(payouts[i : i + payouts_per_chunk] for i in range(0, len(payouts), payouts_per_chunk))
+    # The ledger's integer widths (ILabelLedger.EpochHeader and Payout): fail here, not at encoding.
+    total = sum(p.amount for p in payouts)
+    if len(annotations) >= 2**32 or len(chunks) >= 2**16 or total >= 2**128:
+        raise ValueError("epoch too large for the ledger: at most 2^32-1 annotations, 2^16-1 chunks, "
+                         "2^128-1 reward")
+    if any(a.reward < 0 for a in annotations):
+        raise ValueError("rewards cannot be negative")
     leaves = tuple(annotation_leaf(epoch_id, a) for a in annotations)
     return EpochPlan(epoch_id, tuple(annotations), leaves, MerkleTree(leaves), payouts, chunks)

@@ -30,7 +30,8 @@ LabelSet = Annotated[list[LabelName], Field(min_length=2, max_length=256)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: "0" is not 0 and true is not 1 — labels are compared by their canonical JSON.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class ClassificationSchema(_Strict):

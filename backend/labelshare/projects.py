@@ -15,12 +15,12 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from labelshare.chain import Chain
-from labelshare.db.models import Project, Submission, Task
+from labelshare.db.models import MAX_ID, Project, Submission, Task
 from labelshare.domains import GENERAL, SPECIALIST_DOMAINS, domain_id
 from labelshare.errors import Forbidden, NotFound
 from labelshare.labels import LabelSchema, canonical_bytes
 
-__all__ = ["ProjectCreate", "create_project", "export_labels", "get_project", "project_stats"]
+__all__ = ["ProjectCreate", "create_project", "export_labels", "get_project", "project_stats", "set_project_open"]
 
 log = logging.getLogger(__name__)
 DOMAINS = (GENERAL, *SPECIALIST_DOMAINS)
@@ -71,8 +71,17 @@ def create_project(session: Session, chain: Chain, owner: str, spec: ProjectCrea
     return project
 
 
+def set_project_open(session: Session, chain: Chain, project: Project, open_: bool) -> Project:
+    """Opens or closes ``project`` on the ledger (as its registrar), then here."""
+    if project.open != open_:
+        chain.transact("registrar", chain.ledger.functions.setProjectOpen(project.id, open_))
+        project.open = open_
+        log.info("project %s %s", project.id, "reopened" if open_ else "closed")
+    return project
+
+
 def get_project(session: Session, project_id: int, owner: str | None = None) -> Project:
-    project = session.get(Project, project_id)
+    project = session.get(Project, project_id) if 1 <= project_id <= MAX_ID else None
     if project is None:
         raise NotFound(f"project {project_id} does not exist", field="project_id")
     if owner is not None and project.owner != to_checksum_address(owner):

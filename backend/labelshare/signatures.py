@@ -118,11 +118,13 @@ def recover_signer(digest: bytes, signature: bytes) -> str:
     r = int.from_bytes(signature[:32], "big")
     s = int.from_bytes(signature[32:64], "big")
     v = signature[64]
-    if v in (27, 28):
+    if v in (27, 28):  # wallets produce 27/28; 0/1 (raw recovery ids) are accepted too
         v -= 27
     if v not in (0, 1):
         raise InvalidSignature(f"signature recovery id must be 27 or 28, got {signature[64]}", field="signature")
-    if not (0 < r and 0 < s <= _HALF_ORDER):
+    if r == 0 or s == 0:
+        raise InvalidSignature("signature is not canonical: r and s must be non-zero", field="signature")
+    if s > _HALF_ORDER:
         raise InvalidSignature("signature is not canonical (EIP-2: s must be in the lower half)", field="signature")
     try:
         public_key = keys.Signature(vrs=(v, r, s)).recover_public_key_from_msg_hash(digest)

@@ -22,8 +22,8 @@ from labelshare.config import Settings
 from labelshare.db.models import Assignment, Project, Submission, Task, utcnow
 from labelshare.domains import GENERAL, domain_id
 from labelshare.errors import (
-    AlreadySubmitted, Conflict, DeadlineExpired, InvalidInput, NonceReused, NotFound, NotOffered, SignerMismatch,
-    WrongDomain,
+    AlreadySubmitted, Conflict, DeadlineExpired, InvalidInput, InvalidSignature, NonceReused, NotFound, NotOffered,
+    SignerMismatch, WrongDomain,
 )
 from labelshare.labels import label_hash, label_schema_adapter, validate_label
 from labelshare.quality import Decision, decide_gold, decide_task
@@ -82,7 +82,7 @@ def submit(session: Session, chain: Chain, settings: Settings, annotator: str, b
     try:
         signature = bytes.fromhex(body.signature.removeprefix("0x"))
     except ValueError:
-        raise InvalidInput("signature must be hex", field="signature") from None
+        raise InvalidSignature("signature must be hex", field="signature") from None
     # 3. Task and project.
     # Locks the task row (PostgreSQL) so concurrent submissions to one task are decided in turn.
     task = session.scalars(select(Task).where(Task.task_key == "0x" + task_id.hex()).with_for_update()).first()
@@ -107,6 +107,8 @@ def submit(session: Session, chain: Chain, settings: Settings, annotator: str, b
                                                        Assignment.annotator == annotator)).first()
     if offered is None:
         raise NotOffered("this task was not offered to you: ask /tasks/next", field="task_id")
+    if offered.expires_at <= utcnow():
+        raise NotOffered("your assignment of this task expired: ask /tasks/next", field="task_id")
     if project.domain != GENERAL and not chain.ledger.functions.isQualified(annotator, domain_id(project.domain)).call():
         raise NotOffered(f"you are not qualified in {project.domain}", field="task_id")
     if session.scalars(select(Submission.id).where(Submission.task_id == task.id,

@@ -57,8 +57,9 @@ def task_key(project_id: int, external_id: str) -> str:
     return "0x" + keccak(encode(("uint256", "string"), (project_id, external_id))).hex()
 
 
-def parse_rows(content: bytes, fmt: str) -> list[Any]:
-    """Rows of an upload; InvalidInput when the file as a whole cannot be read."""
+def parse_rows(content: bytes, fmt: str) -> list[tuple[int, Any]]:
+    """(row number, row) pairs of an upload: the item's position in a JSON list, the line in a
+    JSONL file, the line in a CSV file. InvalidInput when the file as a whole cannot be read."""
     if fmt not in FORMATS:
         raise InvalidInput(f"format must be one of {', '.join(FORMATS)}", field="format")
     try:
@@ -74,16 +75,16 @@ def parse_rows(content: bytes, fmt: str) -> list[Any]:
             data = data["tasks"]
         if not isinstance(data, list):
             raise InvalidInput('JSON must be a list of tasks or {"tasks": [...]}', field="file")
-        return data
+        return list(enumerate(data, start=1))
     if fmt == "jsonl":
-        rows: list[Any] = []
+        rows: list[tuple[int, Any]] = []
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
-                rows.append(json.loads(line))
+                rows.append((number, json.loads(line)))
             except json.JSONDecodeError as err:
-                rows.append(RowError(number, "line", f"not valid JSON: {err.msg}"))
+                rows.append((number, RowError(number, "line", f"not valid JSON: {err.msg}")))
         return rows
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames or "id" not in reader.fieldnames:
@@ -96,19 +97,20 @@ def parse_rows(content: bytes, fmt: str) -> list[Any]:
             try:
                 row["gold"] = json.loads(gold)
             except json.JSONDecodeError:
-                row["gold"] = RowError(0, "gold", "gold column must hold the answer as JSON")
+                row["gold"] = RowError(reader.line_num, "gold", "gold column must hold the answer as JSON")
         row["data"] = {k: v for k, v in record.items() if k is not None}
-        rows.append(row)
+        rows.append((reader.line_num, row))
     return rows
 
 
-def import_tasks(session: Session, project: Project, rows: list[Any], gold: bool, max_payload_bytes: int) -> ImportReport:
+def import_tasks(session: Session, project: Project, rows: list[tuple[int, Any]], gold: bool,
+                 max_payload_bytes: int) -> ImportReport:
     schema = label_schema_adapter.validate_python(project.label_schema)
     existing = set(session.scalars(select(Task.external_id).where(Task.project_id == project.id)))
     seen: set[str] = set()
     errors: list[RowError] = []
     valid: list[Task] = []
-    for number, row in enumerate(rows, start=1):
+    for number, row in rows:
         if isinstance(row, RowError):
             errors.append(row)
             continue

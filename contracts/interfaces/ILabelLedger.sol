@@ -190,7 +190,8 @@ interface ILabelLedger {
     function revokeQualification(address annotator, bytes32 domain, bytes32 reason) external;
 
     /// @notice Settles one chunk of an epoch: mints every payout of the chunk. The first chunk to
-    /// arrive opens the epoch with `header`. Only the verifier role; not while paused.
+    /// arrive opens the epoch with `header`. Only the verifier role; not while paused. Payouts on
+    /// a closed project are allowed: work accepted before it closed is still paid.
     /// @param epochId The epoch; a new epoch must be `nextEpochId()`.
     /// @param header The epoch's header, identical for every chunk.
     /// @param chunkIndex Index of this chunk, below `header.chunkCount`; each settles once.
@@ -284,7 +285,8 @@ interface ILabelLedger {
 
     /// @notice The address that signed `submission`; reverts on a malformed signature.
     /// @param submission The submission.
-    /// @param signature 65-byte (r, s, v) or 64-byte EIP-2098 signature.
+    /// @param signature 65-byte (r, s, v) signature, s in the lower half; 64-byte EIP-2098
+    /// compact signatures are refused, as by the backend.
     function recoverSubmitter(Submission calldata submission, bytes calldata signature)
         external
         view

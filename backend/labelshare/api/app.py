@@ -7,10 +7,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
-from labelshare.api.errors import error_body, install_error_handlers
+from labelshare.api.body_limit import BodyLimitMiddleware
+from labelshare.api.errors import install_error_handlers
 from labelshare.api.routes import auth, chain, epochs, me, projects, submissions, tasks
 from labelshare.chain import Chain
 from labelshare.config import Settings, get_settings
@@ -49,15 +49,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="LabelShare", version="0.1.0", lifespan=lifespan,
                   description="Wallet-signed annotations, verified and rewarded on-chain.")
     install_error_handlers(app)
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):  # type: ignore[no-untyped-def]
-        # Task imports stream their own (larger) limit; everything else is capped here.
-        limit = settings.max_import_bytes if request.url.path.endswith("/tasks") else settings.max_body_bytes
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            return JSONResponse(error_body("payload_too_large", f"request body is over {limit} bytes"), status_code=413)
-        return await call_next(request)
+    # Task imports stream their own, larger limit; every other body is capped at max_body_bytes.
+    app.add_middleware(BodyLimitMiddleware, limit_for=lambda path: (
+        settings.max_import_bytes if path.endswith("/tasks") else settings.max_body_bytes))
 
     for module in (chain, auth, projects, tasks, submissions, me, epochs):
         app.include_router(module.router)

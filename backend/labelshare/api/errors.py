@@ -28,6 +28,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, err: RequestValidationError) -> JSONResponse:
         first = err.errors()[0]
+        if first.get("type") == "json_invalid":  # its loc is a character offset, not a field
+            return JSONResponse(error_body("invalid_input", f"request body is not valid JSON: {first.get('msg')}"),
+                                status_code=400)
         loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
         field = ".".join(loc) or None
         return JSONResponse(error_body("invalid_input", f"{first.get('msg', 'invalid input')}", field),
@@ -35,7 +38,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, err: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(error_body("http_error", str(err.detail)), status_code=err.status_code)
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(err.status_code, "http_error")
+        return JSONResponse(error_body(code, str(err.detail)), status_code=err.status_code)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, err: Exception) -> JSONResponse:

@@ -14,8 +14,13 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "Assignment", "AuthNonce", "AuthSession", "Base", "Epoch", "EpochChunk", "Project", "Submission", "Task",
-    "Uint256", "utcnow",
+    "MAX_ID", "Uint256", "utcnow",
 ]
+
+
+# Ids are 32-bit signed integers on PostgreSQL: a larger id cannot exist, so lookups answer
+# "not found" instead of sending the driver a value it rejects.
+MAX_ID = 2**31 - 1
 
 
 def utcnow() -> datetime:

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from labelshare.api.deps import ManifestsDep, SessionDep
 from labelshare.api.schemas import EpochOut
-from labelshare.db.models import Epoch
+from labelshare.db.models import MAX_ID, Epoch
 from labelshare.errors import NotFound
 
 router = APIRouter(prefix="/epochs", tags=["epochs"])
@@ -27,7 +27,7 @@ def list_epochs(session: SessionDep) -> list[EpochOut]:
 
 @router.get("/{epoch_id}", response_model=EpochOut)
 def read(epoch_id: int, session: SessionDep) -> EpochOut:
-    epoch = session.get(Epoch, epoch_id)
+    epoch = session.get(Epoch, epoch_id) if 1 <= epoch_id <= MAX_ID else None
     if epoch is None:
         raise NotFound(f"epoch {epoch_id} does not exist", field="epoch_id")
     return epoch_out(epoch)

@@ -8,8 +8,10 @@ from sqlalchemy import select
 from labelshare.api.deps import ChainDep, CurrentRequester, SessionDep, SettingsDep
 from labelshare.api.schemas import ImportOut, ProjectOut
 from labelshare.db.models import Project
-from labelshare.errors import InvalidInput, PayloadTooLarge
-from labelshare.projects import ProjectCreate, create_project, export_labels, get_project, project_stats
+from labelshare.errors import InvalidInput
+from labelshare.projects import (
+    ProjectCreate, create_project, export_labels, get_project, project_stats, set_project_open,
+)
 from labelshare.tasks import import_tasks, parse_rows
 
 router = APIRouter(prefix="/projects", tags=["projects"])
@@ -46,18 +48,26 @@ async def upload_tasks(
 ) -> ImportOut:
     """Imports tasks (or gold tasks) from the request body. All-or-nothing: on any invalid row
     nothing is stored and the response lists every bad row with its field."""
-    content = bytearray()
-    async for part in request.stream():
-        content.extend(part)
-        if len(content) > settings.max_import_bytes:
-            raise PayloadTooLarge(f"an import is at most {settings.max_import_bytes} bytes", field="file")
+    content = await request.body()  # at most LABELSHARE_MAX_IMPORT_BYTES: see BodyLimitMiddleware
     if not content:
         raise InvalidInput("the request body is empty: send the file as the body", field="file")
-    rows = parse_rows(bytes(content), format)
+    rows = parse_rows(content, format)
     with request.app.state.sessions.begin() as session:
         project = get_project(session, project_id, owner=requester)
         report = import_tasks(session, project, rows, gold, settings.max_payload_bytes)
     return ImportOut(created=report.created, gold=report.gold)
+
+
+@router.post("/{project_id}/close", response_model=ProjectOut)
+def close(project_id: int, requester: CurrentRequester, session: SessionDep, chain: ChainDep) -> ProjectOut:
+    """Stops the project taking work, on the ledger and here. Accepted work is still paid."""
+    return project_out(set_project_open(session, chain, get_project(session, project_id, owner=requester), False))
+
+
+@router.post("/{project_id}/open", response_model=ProjectOut)
+def reopen(project_id: int, requester: CurrentRequester, session: SessionDep, chain: ChainDep) -> ProjectOut:
+    """Lets a closed project take work again."""
+    return project_out(set_project_open(session, chain, get_project(session, project_id, owner=requester), True))
 
 
 @router.get("/{project_id}/stats")
