@@ -49,7 +49,6 @@ class Settings(BaseSettings):
 
     # Sign-in
     siwe_domain: str = "localhost:8000"
-    siwe_uri: str = "http://localhost:8000"
     siwe_nonce_ttl_seconds: int = 300
     siwe_max_age_seconds: int = 600  # a SIWE message issued longer ago is refused
     session_ttl_seconds: int = 3600

@@ -6,7 +6,6 @@ request on the same task with the same nonce, proving the rejection consumed nei
 from __future__ import annotations
 
 import json
-import logging
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
