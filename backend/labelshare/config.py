@@ -25,6 +25,7 @@ DEV_KEYS = {
     "registrar": "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",  # #3
 }
 DEV_REQUESTER = "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65"  # anvil #4: the demo requester
+DEV_ADMIN = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"  # anvil #0: the local deployer
 LOCAL_CHAIN_IDS = frozenset({31337, 1337})
 
 
@@ -66,6 +67,25 @@ class Settings(BaseSettings):
     settlement_enabled: bool = True
     payouts_per_chunk: int = 400
     confirmations: int = 0
+
+    # Quality (see labelshare.quality): the review pass, the spam tests, qualification revocation.
+    review_window_tasks: int = 5000  # aggregation looks at this many recent complete tasks per project
+    accept_min_agreement: float = 0.5  # spans/boxes: agreement with the verified label to be accepted
+    honest_skill: float = 0.4  # the spam test's "honest": this share of the way from chance to perfect
+    spam_alpha: float = 0.01  # the spam test's target rate of suspending an honest annotator
+    spam_beta: float = 0.05  # ... and of missing a guesser
+    spam_min_answers: int = 50  # aggregation skill rule: answers needed before it can suspend
+    spam_margin: float = 0.1  # ... and how close to chance counts as chance
+    revoke_min_gold: int = 8  # recent gold answers needed before a qualification can be revoked
+    revoke_accuracy: float = 0.6  # recent gold accuracy below which it is
+
+    # Who may author qualification tests (comma-separated addresses); anvil #0 locally.
+    admins: str = DEV_ADMIN
+
+    @property
+    def admin_addresses(self) -> frozenset[str]:
+        """Lower-cased admin addresses."""
+        return frozenset(a.strip().lower() for a in self.admins.split(",") if a.strip())
 
     @property
     def requester_addresses(self) -> frozenset[str]:

@@ -19,6 +19,7 @@ from labelshare.db.models import MAX_ID, Project, Submission, Task
 from labelshare.domains import GENERAL, SPECIALIST_DOMAINS, domain_id
 from labelshare.errors import Forbidden, NotFound
 from labelshare.labels import LabelSchema, canonical_bytes
+from labelshare.rewards import RewardPolicy
 
 __all__ = ["ProjectCreate", "create_project", "export_labels", "get_project", "project_stats", "set_project_open"]
 
@@ -36,6 +37,10 @@ class ProjectCreate(BaseModel):
     reward_per_label: int = Field(gt=0, lt=2**128, description="base reward per accepted label, smallest token unit")
     overlap: int = Field(default=3, ge=1, le=50)
     gold_rate: float = Field(default=0.0, ge=0.0, le=0.5)
+    gold_window: int = Field(default=3, ge=0, le=16,
+                             description="the quality factor looks at the annotator's last N gold answers (rewards)")
+    quality_floor_bps: int = Field(default=0, ge=0, le=10_000,
+                                   description="share of the reward still paid after a wrong gold answer, bps")
 
     @field_validator("domain")
     @classmethod
@@ -49,7 +54,11 @@ class ProjectCreate(BaseModel):
         content. Token amounts are decimal strings: JSON numbers are exact only below 2^53."""
         spec = self.model_dump(mode="json")
         spec["reward_per_label"] = str(self.reward_per_label)
+        spec["reward_policy"] = self.reward_policy().model_dump()
         return keccak(canonical_bytes(spec))
+
+    def reward_policy(self) -> RewardPolicy:
+        return RewardPolicy.for_domain(self.domain, self.gold_window, self.quality_floor_bps)
 
 
 def create_project(session: Session, chain: Chain, owner: str, spec: ProjectCreate) -> Project:
@@ -63,7 +72,7 @@ def create_project(session: Session, chain: Chain, owner: str, spec: ProjectCrea
         id=event["args"]["projectId"], owner=to_checksum_address(owner), name=spec.name,
         instructions=spec.instructions, domain=spec.domain, label_schema=spec.label_schema.model_dump(mode="json"),
         spec_hash="0x" + spec_hash.hex(), reward_per_label=spec.reward_per_label, overlap=spec.overlap,
-        gold_rate=spec.gold_rate, open=True, registered_tx="0x" + bytes(receipt["transactionHash"]).hex(),
+        gold_rate=spec.gold_rate, reward_policy=spec.reward_policy().model_dump(), open=True, registered_tx="0x" + bytes(receipt["transactionHash"]).hex(),
     )
     session.add(project)
     session.flush()
@@ -113,6 +122,9 @@ def project_stats(session: Session, project: Project) -> dict[str, Any]:
         "accepted": by_status.get("accepted", 0),
         "rejected": by_status.get("rejected", 0),
         "pending": by_status.get("pending", 0),
+        "awaiting_review": int(session.scalar(select(func.count()).select_from(Task).where(
+            Task.project_id == project.id, Task.complete.is_(True), Task.is_gold.is_(False),
+            Task.reviewed_at.is_(None))) or 0),
         "in_epochs": settled or 0,
         "annotators": annotators or 0,
         "acceptance_rate": (by_status.get("accepted", 0) / total) if total else None,
@@ -125,14 +137,14 @@ def export_labels(session: Session, project: Project, fmt: str) -> tuple[str, st
         select(Task).where(Task.project_id == project.id, Task.complete.is_(True), Task.is_gold.is_(False),
                            Task.verified_label.is_not(None)).order_by(Task.id)
     ).scalars().all()
-    records = [{"task_id": t.external_id, "task_key": t.task_key, "data": t.data, "label": t.verified_label}
-               for t in rows]
+    records = [{"task_id": t.external_id, "task_key": t.task_key, "data": t.data, "label": t.verified_label,
+                "confidence": t.confidence} for t in rows]
     if fmt == "jsonl":
         return "".join(json.dumps(r, sort_keys=True) + "\n" for r in records), "application/x-ndjson"
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["task_id", "task_key", "data", "label"])
+    writer.writerow(["task_id", "task_key", "data", "label", "confidence"])
     for r in records:
         writer.writerow([r["task_id"], r["task_key"], json.dumps(r["data"], sort_keys=True),
-                         json.dumps(r["label"], sort_keys=True)])
+                         json.dumps(r["label"], sort_keys=True), r["confidence"]])
     return out.getvalue(), "text/csv"

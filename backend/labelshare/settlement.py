@@ -29,6 +29,7 @@ from labelshare.epochs import plan_epoch
 from labelshare.errors import ChainError
 from labelshare.leaves import AcceptedAnnotation
 from labelshare.manifests import ManifestStore, build_manifest
+from labelshare.quality import Reviewer
 
 __all__ = ["Settler", "SettlementWorker"]
 
@@ -223,10 +224,12 @@ class Settler:
 
 
 class SettlementWorker:
-    """Runs ``Settler.run_once`` every ``settlement_poll_seconds`` on a background thread."""
+    """Every ``settlement_poll_seconds`` on a background thread: the review pass (aggregation of
+    complete tasks, ``quality.Reviewer``), then ``Settler.run_once``."""
 
-    def __init__(self, settler: Settler, poll_seconds: float) -> None:
+    def __init__(self, settler: Settler, poll_seconds: float, reviewer: Reviewer | None = None) -> None:
         self.settler = settler
+        self.reviewer = reviewer
         self.poll_seconds = poll_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="settlement", daemon=True)
@@ -242,6 +245,8 @@ class SettlementWorker:
         backoff = self.poll_seconds
         while not self._stop.wait(backoff):
             try:
+                if self.reviewer is not None:
+                    self.reviewer.run_once()
                 self.settler.run_once()
                 backoff = self.poll_seconds
             except Exception as err:  # noqa: BLE001 - the worker must outlive any single failure

@@ -1,4 +1,5 @@
-"""Signed submissions: verification, storage and acceptance.
+"""Signed submissions: verification and storage. A gold task's submission is decided at once;
+a normal task's wait for the review pass that aggregates complete tasks (``quality``).
 
 Every check runs before anything is written, cheapest first; a rejected submission stores
 nothing. Uniqueness of (task, annotator) and (annotator, nonce) is enforced by the database's
@@ -26,7 +27,7 @@ from labelshare.errors import (
     SignerMismatch, WrongDomain,
 )
 from labelshare.labels import label_hash, label_schema_adapter, validate_label
-from labelshare.quality import Decision, decide_gold, decide_task
+from labelshare.quality import check_can_work, record_gold
 from labelshare.signatures import Submission as SignedSubmission
 from labelshare.signatures import recover_signer
 
@@ -100,7 +101,8 @@ def submit(session: Session, chain: Chain, settings: Settings, annotator: str, b
     signer = recover_signer(chain.domain.digest(signed), signature)
     if signer != annotator:
         raise SignerMismatch(f"signature is by {signer}, not the signed-in {annotator}", field="signature")
-    # 6. State: open, offered, qualified, not a duplicate, nonce unused.
+    # 6. State: not suspended, open, offered, qualified, not a duplicate, nonce unused.
+    check_can_work(session, annotator, project.domain)
     if not project.open or task.complete:
         raise Conflict(f"task {body.task_id} is closed", field="task_id")
     offered = session.scalars(select(Assignment).where(Assignment.task_id == task.id,
@@ -132,29 +134,8 @@ def submit(session: Session, chain: Chain, settings: Settings, annotator: str, b
             raise NonceReused(f"nonce {body.nonce} was already used by this address", field="nonce") from None
         raise AlreadySubmitted("you already submitted a label for this task", field="task_id") from None
     log.info("submission %s received: %s on task %s of project %s", record.id, annotator, task.external_id, project.id)
-    _decide(session, project, task, record)
-    return record
-
-
-def _decide(session: Session, project: Project, task: Task, record: Submission) -> None:
     if task.is_gold:
-        assert task.gold_answer is not None
-        decision: Decision | None = decide_gold(task.gold_answer, record.id, record.payload)
-    else:
-        pending = session.execute(select(Submission.id, Submission.payload)
-                                  .where(Submission.task_id == task.id, Submission.status == "pending")).all()
-        decision = decide_task(project.overlap, [(sid, payload) for sid, payload in pending])
-    if decision is None:
-        return
-    now = utcnow()
-    for submission in session.scalars(select(Submission).where(
-            Submission.id.in_([*decision.accepted, *decision.rejected]))):
-        submission.decided_at = now
-        if submission.id in decision.accepted:
-            submission.status, submission.reward, submission.accepted_at = "accepted", project.reward_per_label, now
-        else:
-            submission.status, submission.reason = "rejected", decision.rejected[submission.id]
-        log.info("submission %s %s%s", submission.id, submission.status,
-                 f" ({submission.reason})" if submission.reason else "")
-    if decision.complete and not task.is_gold:
-        task.complete, task.verified_label = True, decision.verified_label
+        record_gold(session, project, task, record, settings)
+    elif task.submission_count >= project.overlap:
+        task.complete = True  # the next review pass aggregates it
+    return record

@@ -111,6 +111,10 @@ class Api:
     def settler(self) -> Any:
         return self.app.state.settler
 
+    def review(self) -> Any:
+        """One review pass: aggregates complete tasks and decides their submissions."""
+        return self.app.state.reviewer.run_once()
+
     @property
     def sessions(self) -> Any:
         return self.app.state.sessions

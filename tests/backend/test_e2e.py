@@ -42,7 +42,7 @@ def test_annotators_labelAndGetPaidOnChain(api, wallet, token, make_project, req
     assert _label_all(clients[3], annotators[3], project["id"], "dog") == 0
 
     def settled() -> bool:
-        return all(c.get("/me/rewards").json()["pending"] == "0" for c in clients[:3]) and \
+        return all(c.get("/me/rewards").json()["settled"] == str(4 * REWARD) for c in clients[:3]) and \
             all(e["status"] == "settled" for e in clients[0].get("/epochs").json())
 
     _wait_until(settled)
@@ -78,6 +78,7 @@ def test_audit_cleanAfterSettlement_failsOnTamperedManifest(api, wallet, make_pr
     for annotator in annotators:
         assert _label_all(annotator.sign_in(api), annotator, project["id"], "dog") == 3
     # 6 accepted annotations with at most 4 per epoch: two epochs.
+    api.review()
     assert api.settler.run_once(force=True) == 1
     assert api.settler.run_once(force=True) == 2
 

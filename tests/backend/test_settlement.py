@@ -26,6 +26,7 @@ def _accept_annotations(api, wallet, make_project, tasks: int = 3, annotators: i
         client = w.sign_in(api)
         while (offer := client.get("/tasks/next", params={"project_id": project["id"]})).status_code == 200:
             assert client.post("/submissions", json=w.sign_submission(offer.json(), {"label": "cat"})).status_code == 201
+    api.review()
     return tasks * annotators
 
 

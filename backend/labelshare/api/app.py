@@ -16,6 +16,7 @@ from labelshare.chain import Chain
 from labelshare.config import Settings, get_settings
 from labelshare.db.engine import make_engine, make_session_factory, upgrade_database
 from labelshare.manifests import ManifestStore
+from labelshare.quality import Reviewer
 from labelshare.settlement import Settler, SettlementWorker
 
 __all__ = ["create_app"]  # `app` is built lazily by __getattr__ below
@@ -35,7 +36,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.chain = Chain(settings)
         app.state.manifests = ManifestStore(settings.manifests_dir)
         app.state.settler = Settler(app.state.sessions, app.state.chain, settings, app.state.manifests)
-        worker = SettlementWorker(app.state.settler, settings.settlement_poll_seconds)
+        app.state.reviewer = Reviewer(app.state.sessions, app.state.chain, settings)
+        worker = SettlementWorker(app.state.settler, settings.settlement_poll_seconds, app.state.reviewer)
         if settings.settlement_enabled:
             worker.start()
         log.info("LabelShare API on chain %s, ledger %s", app.state.chain.chain_id, app.state.chain.ledger.address)

@@ -44,6 +44,7 @@ class ProjectOut(BaseModel):
     reward_per_label: str = Field(description="smallest token unit, decimal string")
     overlap: int
     gold_rate: float
+    reward_policy: dict[str, Any] = Field(description="rewards.RewardPolicy: gold_window, floor_bps, domain_multiplier_bps")
     open: bool
     registered_tx: str
 
@@ -70,6 +71,7 @@ class SubmissionOut(BaseModel):
     status: str
     reason: str | None
     reward: str
+    quality_factor_bps: int | None = Field(description="the quality factor applied to the reward (10000 = full)")
     epoch_id: int | None
     label_hash: str
     created_at: datetime
@@ -102,3 +104,23 @@ class EpochOut(BaseModel):
     tx_hashes: list[str]
     closed_at: datetime
     settled_at: datetime | None
+
+
+class DomainReliability(BaseModel):
+    domain: str
+    gold_answered: int
+    gold_correct: int
+    recent_gold: str = Field(description='last gold answers, oldest first: "1" correct, "0" wrong')
+    quality_factor_bps: int = Field(description="what your next accepted label in this domain is paid, of the "
+                                                "base x domain rate, on a project with the default policy")
+    skill: float | None = Field(description="balanced accuracy the last aggregation estimated")
+    skill_chance: float | None
+    skill_answers: int
+    qualification_revoke_reason: str | None
+
+
+class QualityOut(BaseModel):
+    address: str
+    suspended: bool
+    suspension_reason: str | None
+    domains: list[DomainReliability]

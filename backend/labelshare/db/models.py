@@ -13,8 +13,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
-    "Assignment", "AuthNonce", "AuthSession", "Base", "Epoch", "EpochChunk", "Project", "Submission", "Task",
-    "MAX_ID", "Uint256", "utcnow",
+    "Assignment", "AuthNonce", "AuthSession", "Base", "Epoch", "EpochChunk", "Project", "QualificationAttempt",
+    "QualificationItem", "QualificationTest", "Reliability", "Submission", "Suspension", "Task", "MAX_ID", "Uint256",
+    "utcnow",
 ]
 
 
@@ -72,6 +73,8 @@ class Project(Base):
     reward_per_label: Mapped[int] = mapped_column(Uint256)
     overlap: Mapped[int] = mapped_column(Integer)
     gold_rate: Mapped[float] = mapped_column(Float, default=0.0)
+    # rewards.RewardPolicy as JSON, fixed at creation and covered by spec_hash.
+    reward_policy: Mapped[dict[str, Any]] = mapped_column(JSON)
     open: Mapped[bool] = mapped_column(Boolean, default=True)
     registered_tx: Mapped[str] = mapped_column(String(66))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
@@ -93,6 +96,9 @@ class Task(Base):
     submission_count: Mapped[int] = mapped_column(Integer, default=0)
     complete: Mapped[bool] = mapped_column(Boolean, default=False)
     verified_label: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)  # of the verified label
+    # Complete tasks wait for the next review (aggregation) pass while this is null.
+    reviewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     project: Mapped[Project] = relationship(back_populates="tasks")
@@ -131,6 +137,7 @@ class Submission(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|accepted|rejected
     reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
     reward: Mapped[int] = mapped_column(Uint256, default=0)
+    quality_factor_bps: Mapped[int | None] = mapped_column(Integer, nullable=True)  # applied to the reward
     epoch_id: Mapped[int | None] = mapped_column(ForeignKey("epochs.id"), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
@@ -187,3 +194,78 @@ class EpochChunk(Base):
     gas_used: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     epoch: Mapped[Epoch] = relationship(back_populates="chunks")
+
+
+class Reliability(Base):
+    """An annotator's record in one domain: gold answers (all, and the most recent as a string of
+    "1"/"0", oldest first), the sequential spam test's log-likelihood ratio, and the skill the
+    last aggregation estimated."""
+
+    __tablename__ = "reliability"
+
+    annotator: Mapped[str] = mapped_column(String(42), primary_key=True)
+    domain: Mapped[str] = mapped_column(String(31), primary_key=True)
+    gold_answered: Mapped[int] = mapped_column(Integer, default=0)
+    gold_correct: Mapped[int] = mapped_column(Integer, default=0)
+    gold_chance: Mapped[float] = mapped_column(Float, default=0.0)  # expected correct answers by guessing
+    recent_gold: Mapped[str] = mapped_column(String(32), default="")
+    spam_llr: Mapped[float] = mapped_column(Float, default=0.0)
+    skill: Mapped[float | None] = mapped_column(Float, nullable=True)
+    skill_chance: Mapped[float | None] = mapped_column(Float, nullable=True)
+    skill_answers: Mapped[int] = mapped_column(Integer, default=0)
+    # Set when reliability falls below the bar: submissions are refused, and the on-chain
+    # revocation is sent once the domain's accepted work is settled.
+    revoke_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    revoked_tx: Mapped[str | None] = mapped_column(String(66), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Suspension(Base):
+    """A suspended annotator: every submission and qualification attempt is refused with ``reason``."""
+
+    __tablename__ = "suspensions"
+
+    annotator: Mapped[str] = mapped_column(String(42), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class QualificationTest(Base):
+    """A domain's qualification test: ``questions`` gold items drawn from its pool, passed at
+    ``pass_accuracy``; a failed attempt may be retried after ``cooldown_seconds``."""
+
+    __tablename__ = "qualification_tests"
+
+    domain: Mapped[str] = mapped_column(String(31), primary_key=True)
+    label_schema: Mapped[dict[str, Any]] = mapped_column(JSON)
+    questions: Mapped[int] = mapped_column(Integer)
+    pass_accuracy: Mapped[float] = mapped_column(Float)
+    cooldown_seconds: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+
+class QualificationItem(Base):
+    __tablename__ = "qualification_items"
+    __table_args__ = (UniqueConstraint("domain", "external_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    domain: Mapped[str] = mapped_column(ForeignKey("qualification_tests.domain"), index=True)
+    external_id: Mapped[str] = mapped_column(String(200))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    answer: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class QualificationAttempt(Base):
+    __tablename__ = "qualification_attempts"
+    __table_args__ = (Index("ix_qualification_attempts_annotator_domain", "annotator", "domain"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    domain: Mapped[str] = mapped_column(ForeignKey("qualification_tests.domain"))
+    annotator: Mapped[str] = mapped_column(String(42))
+    item_ids: Mapped[list[int]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    graded_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    correct: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    passed: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    grant_tx: Mapped[str | None] = mapped_column(String(66), nullable=True)

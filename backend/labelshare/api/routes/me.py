@@ -7,8 +7,9 @@ from sqlalchemy import select
 
 from labelshare.api.deps import CurrentAnnotator, SessionDep
 from labelshare.api.routes.submissions import submission_out
-from labelshare.api.schemas import EpochReward, RewardsOut, SubmissionOut
-from labelshare.db.models import Epoch, EpochChunk, Submission, Task
+from labelshare.api.schemas import DomainReliability, EpochReward, QualityOut, RewardsOut, SubmissionOut
+from labelshare.db.models import Epoch, EpochChunk, Reliability, Submission, Suspension, Task
+from labelshare.rewards import RewardPolicy, quality_factor_bps
 
 router = APIRouter(prefix="/me", tags=["me"])
 
@@ -50,3 +51,19 @@ def my_rewards(annotator: CurrentAnnotator, session: SessionDep) -> RewardsOut:
                                   status=statuses[epoch_id], tx_hashes=hashes))
     return RewardsOut(address=annotator, pending=str(pending), pending_annotations=pending_count,
                       settled=str(settled), epochs=epochs)
+
+
+@router.get("/quality", response_model=QualityOut)
+def my_quality(annotator: CurrentAnnotator, session: SessionDep) -> QualityOut:
+    """Reliability per domain (gold record, estimated skill, quality factor) and any suspension."""
+    suspension = session.get(Suspension, annotator)
+    records = session.scalars(select(Reliability).where(Reliability.annotator == annotator)
+                              .order_by(Reliability.domain)).all()
+    default = RewardPolicy()
+    return QualityOut(
+        address=annotator, suspended=suspension is not None, suspension_reason=suspension and suspension.reason,
+        domains=[DomainReliability(
+            domain=r.domain, gold_answered=r.gold_answered, gold_correct=r.gold_correct, recent_gold=r.recent_gold,
+            quality_factor_bps=quality_factor_bps(default, r.recent_gold), skill=r.skill,
+            skill_chance=r.skill_chance, skill_answers=r.skill_answers, qualification_revoke_reason=r.revoke_reason,
+        ) for r in records])

@@ -20,7 +20,8 @@ router = APIRouter(prefix="/projects", tags=["projects"])
 def project_out(p: Project) -> ProjectOut:
     return ProjectOut(id=p.id, owner=p.owner, name=p.name, instructions=p.instructions, domain=p.domain,
                       label_schema=p.label_schema, spec_hash=p.spec_hash, reward_per_label=str(p.reward_per_label),
-                      overlap=p.overlap, gold_rate=p.gold_rate, open=p.open, registered_tx=p.registered_tx)
+                      overlap=p.overlap, gold_rate=p.gold_rate, reward_policy=p.reward_policy,
+                      open=p.open, registered_tx=p.registered_tx)
 
 
 @router.post("", response_model=ProjectOut, status_code=201)

@@ -12,7 +12,7 @@ router = APIRouter(prefix="/submissions", tags=["submissions"])
 
 def submission_out(s: Submission, task_key: str) -> SubmissionOut:
     return SubmissionOut(id=s.id, project_id=s.project_id, task_id=task_key, status=s.status, reason=s.reason,
-                         reward=str(s.reward), epoch_id=s.epoch_id, label_hash=s.label_hash, created_at=s.created_at)
+                         reward=str(s.reward), quality_factor_bps=s.quality_factor_bps, epoch_id=s.epoch_id, label_hash=s.label_hash, created_at=s.created_at)
 
 
 @router.post("", response_model=SubmissionOut, status_code=201)

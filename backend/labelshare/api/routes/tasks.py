@@ -7,6 +7,7 @@ from labelshare.api.schemas import TaskOffer
 from labelshare.domains import GENERAL, domain_id
 from labelshare.errors import NotOffered
 from labelshare.projects import get_project
+from labelshare.quality import check_can_work
 from labelshare.signatures import SUBMISSION_TYPES
 from labelshare.tasks import offer_next_task
 
@@ -22,6 +23,7 @@ def next_task(project_id: int, annotator: CurrentAnnotator, session: SessionDep,
         raise NotOffered(f"project {project_id} is closed", field="project_id")
     if project.domain != GENERAL and not chain.ledger.functions.isQualified(annotator, domain_id(project.domain)).call():
         raise NotOffered(f"project {project_id} needs a {project.domain} qualification", field="project_id")
+    check_can_work(session, annotator, project.domain)
     task = offer_next_task(session, project, annotator)
     if task is None:
         return Response(status_code=204)
