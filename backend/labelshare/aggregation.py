@@ -115,9 +115,10 @@ def agreement(kind: str, a: dict, b: dict) -> float:
         return 1.0
     if not left or not right:
         return 0.0
-    score = np.array([[iou(x, y) if x["label"] == y["label"] else 0.0 for y in right] for x in left])
-    rows, cols = linear_sum_assignment(score, maximize=True)
-    matches = int(np.sum(score[rows, cols] >= IOU_MATCH))
+    ious = np.array([[iou(x, y) if x["label"] == y["label"] else 0.0 for y in right] for x in left])
+    # Maximise the number of matches first; IoU only breaks ties between equally many.
+    rows, cols = linear_sum_assignment((ious >= IOU_MATCH) + 1e-6 * ious, maximize=True)
+    matches = int(np.sum(ious[rows, cols] >= IOU_MATCH))
     return 2 * matches / (len(left) + len(right))
 
 

@@ -1,8 +1,10 @@
-"""``labelshare``: the backend's command line (serve the API, settle, audit)."""
+"""``labelshare``: the backend's command line (serve the API, settle, audit, evaluate aggregation)."""
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,7 +16,8 @@ from rich.table import Table
 from labelshare.audit import AuditReport, run_audit
 from labelshare.config import get_settings
 
-app = typer.Typer(help="LabelShare backend: serve the API, settle epochs, audit rewards.", no_args_is_help=True)
+app = typer.Typer(help="LabelShare backend: serve the API, settle epochs, audit rewards, evaluate aggregation.",
+                  no_args_is_help=True)
 console = Console()
 
 
@@ -93,6 +96,34 @@ def settle(force: Annotated[bool, typer.Option(help="close an epoch even if it i
     settler = Settler(make_session_factory(engine), Chain(settings), settings, ManifestStore(settings.manifests_dir))
     epoch_id = settler.run_once(force=force)
     console.print(f"settled epoch {epoch_id}" if epoch_id is not None else "nothing to settle")
+
+
+@app.command()
+def evaluate(
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH", show_default=False,
+                                                help="dataset folders (answers.csv, truth.csv) or folders of them")],
+    gold_share: Annotated[float, typer.Option(help="share of the truth revealed as control tasks (0: none)")] = 0.1,
+    seeds: Annotated[int, typer.Option(min=0, help="random draws of the revealed gold to average over")] = 5,
+    tie_breaks: Annotated[int, typer.Option(min=1, help="seeded random tie-breaks of majority vote to average")] = 25,
+    json_file: Annotated[Path | None, typer.Option("--json", help="also write the reports to this JSON file")] = None,
+) -> None:
+    """Score majority vote and Dawid–Skene (with and without revealed gold) against ground truth."""
+    from labelshare.errors import InvalidInput
+    from labelshare.evaluation import evaluate as evaluate_dataset
+    from labelshare.evaluation import find_datasets, load_dataset, report_table
+
+    reports = []
+    try:
+        datasets = [load_dataset(folder) for path in paths for folder in find_datasets(path)]
+        for data in datasets:
+            reports.append(evaluate_dataset(data, gold_share=gold_share, seeds=seeds, tie_breaks=tie_breaks))
+            console.print(report_table(reports[-1]))
+    except InvalidInput as err:
+        raise typer.BadParameter(err.detail, param_hint="PATH" if err.field in (None, "answers.csv", "truth.csv")
+                                 else f"--{err.field.replace('_', '-')}") from err
+    if json_file:
+        json_file.write_text(json.dumps([asdict(report) for report in reports], indent=2, ensure_ascii=False) + "\n")
+        console.print(f"reports written to {json_file}")
 
 
 if __name__ == "__main__":
