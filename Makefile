@@ -13,7 +13,7 @@ export SOLCX_BINARY_PATH := $(CURDIR)/.solcx
 # Keep Ape's package cache inside the project, so a fresh clone is self-contained.
 export APE_DATA_FOLDER := $(CURDIR)/.ape
 
-.PHONY: setup compile run chain api stop test gas env clean
+.PHONY: setup compile up run chain api stop test gas evaluate simulate env clean
 
 setup: $(VENV)/.installed node_modules/.installed .solcx/solc-v$(SOLC_VERSION) .deps/openzeppelin-contracts.stamp
 
@@ -55,9 +55,12 @@ chain: setup
 
 API_PORT ?= 8000
 
-run: compile chain
+# The local stack: anvil, the contracts (deployed once per chain state), the API.
+up: compile chain
 	APE_FOUNDRY_HOST=http://127.0.0.1:$(ANVIL_PORT) ape run deploy --network ethereum:local:foundry
 	@$(MAKE) --no-print-directory api
+
+run: up
 	python -m labelshare.demo --api http://127.0.0.1:$(API_PORT)
 	@echo
 	@echo "LabelShare is running:"
@@ -80,6 +83,15 @@ stop:
 
 test: compile
 	ape test tests -q
+
+# Label aggregation against ground truth (CROWD_DATA: folders of answers.csv + truth.csv).
+CROWD_DATA ?= ../shared/crowd-data
+evaluate: setup
+	labelshare evaluate $(CROWD_DATA) --json docs/evaluation.json
+
+# Honest annotators and spammers through the live API and chain; report and plot into docs/.
+simulate: up
+	labelshare simulate --api http://127.0.0.1:$(API_PORT) --out docs
 
 # Gas of every external contract function on its success path (tests/gas), into docs/.
 gas: compile

@@ -126,5 +126,38 @@ def evaluate(
         console.print(f"reports written to {json_file}")
 
 
+@app.command()
+def simulate(
+    api: Annotated[str, typer.Option(help="the running API (make run)")] = "http://127.0.0.1:8000",
+    annotators: Annotated[int, typer.Option(min=6, help="population size")] = 30,
+    spammer_share: Annotated[float, typer.Option(min=0.0, max=0.9, help="share of spammers")] = 0.3,
+    seed: Annotated[int, typer.Option(help="population and truth seed")] = 7,
+    out: Annotated[Path, typer.Option(help="where simulation.{json,md,png} go")] = Path("docs"),
+) -> None:
+    """Simulate honest experts, generalists and spammers labelling through the live API on a local
+    chain; report who earned what (on-chain) with a plot of reliability against reward."""
+    from web3 import HTTPProvider, Web3
+
+    from labelshare.config import LOCAL_CHAIN_IDS
+    from labelshare.demo import dev_account, wait_for_api
+    from labelshare.deployment import Deployment
+    from labelshare.simulation import SimulationConfig, run_simulation, write_report
+
+    settings = get_settings()
+    wait_for_api(api)
+    deployment = Deployment.load(settings.deployment_file)
+    if deployment.chain_id not in LOCAL_CHAIN_IDS:
+        raise typer.BadParameter("the simulation signs as anvil's development accounts: local chains only")
+    w3 = Web3(HTTPProvider(settings.rpc_url))
+    token = w3.eth.contract(address=deployment.address("token"), abi=deployment.abi("token"))
+    config = SimulationConfig(annotators=annotators, spammer_share=spammer_share, seed=seed)
+    # anvil's published development accounts #4 (the local requester) and #0 (the local admin).
+    report = run_simulation(api, dev_account(4), dev_account(0), token, config, siwe_domain=settings.siwe_domain,
+                            log=console.print)
+    paths = write_report(report, out)
+    console.print(paths["md"].read_text())
+    console.print(f"written: {', '.join(str(p) for p in paths.values())}")
+
+
 if __name__ == "__main__":
     app()

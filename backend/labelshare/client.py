@@ -123,3 +123,22 @@ class LabelShareClient:
 
     def manifest(self, epoch_id: int) -> dict[str, Any]:
         return self._call("GET", f"/epochs/{epoch_id}/manifest")
+
+    def quality(self) -> dict[str, Any]:
+        """Reliability per domain and any suspension."""
+        return self._call("GET", "/me/quality")
+
+    # -------------------------------------------------------- qualifications
+
+    def qualification_tests(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/qualifications")
+
+    def put_qualification_test(self, domain: str, **spec: Any) -> dict[str, Any]:
+        """Creates or extends a domain's test (admins)."""
+        return self._call("PUT", f"/qualifications/{domain}", json=spec)
+
+    def start_qualification(self, domain: str) -> dict[str, Any]:
+        return self._call("POST", f"/qualifications/{domain}/attempts")
+
+    def answer_qualification(self, attempt_id: int, answers: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", f"/qualifications/attempts/{attempt_id}", json={"answers": answers})

@@ -71,11 +71,11 @@ class Settings(BaseSettings):
     # Quality (see labelshare.quality): the review pass, the spam tests, qualification revocation.
     review_window_tasks: int = 5000  # aggregation looks at this many recent complete tasks per project
     accept_min_agreement: float = 0.5  # spans/boxes: agreement with the verified label to be accepted
-    honest_skill: float = 0.4  # the spam test's "honest": this share of the way from chance to perfect
+    honest_skill: float = 0.5  # the spam test's "honest": this share of the way from chance to perfect
     spam_alpha: float = 0.01  # the spam test's target rate of suspending an honest annotator
     spam_beta: float = 0.05  # ... and of missing a guesser
-    spam_min_answers: int = 50  # aggregation skill rule: answers needed before it can suspend
-    spam_margin: float = 0.1  # ... and how close to chance counts as chance
+    spam_min_answers: int = 40  # aggregation skill rule: answers needed before it can suspend
+    spam_margin: float = 0.1  # ... and how close to chance counts as chance (share of chance -> perfect)
     revoke_min_gold: int = 8  # recent gold answers needed before a qualification can be revoked
     revoke_accuracy: float = 0.6  # recent gold accuracy below which it is
 

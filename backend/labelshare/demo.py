@@ -79,9 +79,11 @@ def main(api: str = "http://127.0.0.1:8000", timeout: float = 120.0) -> None:
             client.submit(offer, {"label": label})
         console.print(f"{client.account.address} submitted {len(client.submissions())} signed labels")
 
-    console.print("Waiting for the settlement worker to settle the epoch on-chain...")
+    console.print("Waiting for the review pass (Dawid–Skene) and the settlement on-chain...")
     deadline = time.monotonic() + timeout
-    while any(c.rewards()["pending"] != "0" for c in annotators):
+    # Done when every label is decided (the review pass) and every accepted one settled.
+    while any(c.rewards()["pending_annotations"] or any(s["status"] == "pending" for s in c.submissions())
+              for c in annotators):
         if time.monotonic() > deadline:
             raise SystemExit("settlement did not finish in time; see .run/api.log")
         time.sleep(0.5)

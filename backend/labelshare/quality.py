@@ -12,8 +12,9 @@ suspension and the reward each accepted label earns.
   a sequential probability ratio test (Wald) on gold answers, "chance level" against "at least
   ``honest_skill`` of the way from chance to perfect", which keeps honest annotators' false
   suspension rate near ``spam_alpha`` however often it is checked; and an aggregation skill at
-  most ``spam_margin`` above chance over at least ``spam_min_answers`` answers. A suspended
-  annotator's pending, unaccepted work is rejected (unpaid) and its slots reopen to others.
+  most ``spam_margin`` of the way from chance to perfect over at least ``spam_min_answers``
+  answers. A suspended annotator's pending, unaccepted work is rejected (unpaid) and its slots
+  reopen to others.
 - A specialist whose recent gold accuracy falls below ``revoke_accuracy`` can no longer submit
   in that domain; the on-chain qualification is revoked once their accepted work there is settled
   (the ledger would refuse to pay it afterwards).
@@ -28,7 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,7 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from labelshare.aggregation import Aggregate, agreement, aggregate_structured, dawid_skene
 from labelshare.chain import Chain
 from labelshare.config import Settings
-from labelshare.db.models import Project, Reliability, Submission, Suspension, Task, utcnow
+from labelshare.db.models import Assignment, Epoch, Project, Reliability, Submission, Suspension, Task, utcnow
 from labelshare.domains import GENERAL, domain_id
 from labelshare.errors import NotOffered, Suspended
 from labelshare.labels import canonical_bytes, label_schema_adapter
@@ -132,6 +133,9 @@ def suspend(session: Session, annotator: str, reason: str) -> None:
         if not task.is_gold and task.reviewed_at is None:
             task.submission_count -= 1
             task.complete = False
+    # Offers they hold but have not answered stop counting against the tasks' overlap.
+    session.execute(update(Assignment).where(Assignment.annotator == annotator, Assignment.expires_at > now)
+                    .values(expires_at=now))
     log.warning("annotator %s suspended (%s); %d pending submissions rejected", annotator, reason, len(pending))
 
 
@@ -251,7 +255,9 @@ class Reviewer:
             pending = session.scalars(select(Submission).where(
                 Submission.task_id == task.id, Submission.status == "pending")).all()
             if aggregate is None or task.id not in aggregate.labels:
-                continue  # every answer came from annotators suspended since: the slots reopen
+                # No answer here may vote: the task waits, open to one more annotator per answer.
+                task.complete, task.submission_count = False, task.submission_count - len(pending)
+                continue
             verified = aggregate.labels[task.id]
             task.verified_label, task.confidence, task.reviewed_at = json.loads(verified), aggregate.confidence[task.id], now
             for submission in pending:
@@ -271,7 +277,7 @@ class Reviewer:
                 record = rel(annotator)
                 record.skill, record.skill_chance, record.skill_answers = skill, aggregate.chance, aggregate.answers[annotator]
                 if (record.skill_answers >= self.settings.spam_min_answers
-                        and skill <= aggregate.chance + self.settings.spam_margin
+                        and skill <= aggregate.chance + self.settings.spam_margin * (1 - aggregate.chance)
                         and session.get(Suspension, annotator) is None):
                     suspend(session, annotator, f"estimated skill {skill:.2f} over {record.skill_answers} answers in "
                                                 f"project {project_id} is at chance level ({aggregate.chance:.2f})")
@@ -283,8 +289,8 @@ class Reviewer:
     # -------------------------------------------------------------- revocations
 
     def send_revocations(self) -> list[str]:
-        """Revokes on-chain the qualifications marked for revocation whose accepted work in the
-        domain is all settled. Returns the transaction hashes."""
+        """Revokes on-chain the qualifications marked for revocation whose work in the domain is
+        all decided and its accepted part settled. Returns the transaction hashes."""
         assert self.chain is not None
         sent = []
         with self.sessions() as session:
@@ -292,7 +298,10 @@ class Reviewer:
                 Reliability.revoke_reason.is_not(None), Reliability.revoked_tx.is_(None))).all()
             waiting = {(a, d) for a, d in session.execute(
                 select(Submission.annotator, Project.domain).join(Project, Submission.project_id == Project.id)
-                .where(Submission.status == "accepted", Submission.epoch_id.is_(None)).distinct())}
+                .outerjoin(Epoch, Submission.epoch_id == Epoch.id)  # in an epoch still settling, or
+                .where(or_(Submission.status == "pending",  # pending review, which may accept it
+                           and_(Submission.status == "accepted", or_(Epoch.id.is_(None), Epoch.status != "settled"))))
+                .distinct())}
         for annotator, domain in due:
             if (annotator, domain) in waiting:
                 continue

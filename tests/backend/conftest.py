@@ -92,6 +92,12 @@ def requester_wallet_address() -> str:
     return _REQUESTER.address
 
 
+@pytest.fixture
+def requester_account() -> LocalAccount:
+    """The requester's key (a fresh one per test session, named in ``settings.requesters``)."""
+    return _REQUESTER
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from labelshare.api.body_limit import BodyLimitMiddleware
 from labelshare.api.errors import install_error_handlers
-from labelshare.api.routes import auth, chain, epochs, me, projects, submissions, tasks
+from labelshare.api.routes import auth, chain, epochs, me, projects, qualifications, submissions, tasks
 from labelshare.chain import Chain
 from labelshare.config import Settings, get_settings
 from labelshare.db.engine import make_engine, make_session_factory, upgrade_database
@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, limit_for=lambda path: (
         settings.max_import_bytes if path.endswith("/tasks") else settings.max_body_bytes))
 
-    for module in (chain, auth, projects, tasks, submissions, me, epochs):
+    for module in (chain, auth, projects, tasks, submissions, me, qualifications, epochs):
         app.include_router(module.router)
     return app
 

@@ -58,5 +58,12 @@ def _current_requester(address: Annotated[str, Depends(_current_address)], setti
     return address
 
 
+def _current_admin(address: Annotated[str, Depends(_current_address)], settings: SettingsDep) -> str:
+    if address.lower() not in settings.admin_addresses:
+        raise Forbidden(f"{address} is not an admin")
+    return address
+
+
 CurrentAnnotator = Annotated[str, Depends(_current_address)]
+CurrentAdmin = Annotated[str, Depends(_current_admin)]
 CurrentRequester = Annotated[str, Depends(_current_requester)]

@@ -124,3 +124,42 @@ class QualityOut(BaseModel):
     suspended: bool
     suspension_reason: str | None
     domains: list[DomainReliability]
+
+
+class QualificationTestOut(BaseModel):
+    domain: str
+    label_schema: dict[str, Any]
+    questions: int
+    pass_accuracy: float
+    cooldown_seconds: int
+    pool: int
+    domain_multiplier_bps: int = Field(description="what specialist work in this domain pays, of the base reward")
+
+
+class QualificationTestUpdated(BaseModel):
+    domain: str
+    added: int
+    pool: int
+
+
+class QualificationQuestion(BaseModel):
+    item_id: str
+    data: dict[str, Any]
+
+
+class AttemptOut(BaseModel):
+    attempt_id: int
+    domain: str
+    expires_at: datetime
+    label_schema: dict[str, Any]
+    pass_accuracy: float
+    questions: list[QualificationQuestion]
+
+
+class GradeOut(BaseModel):
+    attempt_id: int
+    domain: str
+    correct: int
+    total: int
+    passed: bool
+    grant_tx: str | None = Field(description="the ledger transaction granting the qualification")
