@@ -170,7 +170,8 @@ def offer_next_task(session: Session, project: Project, annotator: str, rng: ran
     live_others = (
         select(func.count()).select_from(Assignment)
         .where(Assignment.task_id == Task.id, Assignment.annotator != annotator, Assignment.expires_at > now,
-               ~exists().where(and_(Submission.task_id == Task.id, Submission.annotator == Assignment.annotator)))
+               ~exists().where(and_(Submission.task_id == Assignment.task_id,
+                                    Submission.annotator == Assignment.annotator)))
         .scalar_subquery()
     )
     base = select(Task).where(Task.project_id == project.id, Task.complete.is_(False), Task.id.not_in(already))
