@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -199,14 +200,15 @@ class Reviewer:
 
     # -------------------------------------------------------------- aggregation
 
-    def _answers(self, session: Session, project: Project) -> tuple[list[tuple[int, str, str]], dict[int, str]]:
-        """(task, annotator, payload) of the project's recent complete tasks and gold tasks, from
-        annotators who are not suspended, and the gold answers as canonical JSON."""
+    def _answers(self, session: Session, project: Project, due: Sequence[int]
+                 ) -> tuple[list[tuple[int, str, str]], dict[int, str]]:
+        """(task, annotator, payload) of the ``due`` tasks, the project's recent complete tasks and
+        its gold tasks, from annotators who are not suspended; and the gold answers as canonical JSON."""
         recent = (select(Task.id).where(Task.project_id == project.id, Task.is_gold.is_(False), Task.complete.is_(True))
                   .order_by(Task.id.desc()).limit(self.settings.review_window_tasks))
         gold_tasks = session.execute(select(Task.id, Task.gold_answer).where(
             Task.project_id == project.id, Task.is_gold.is_(True))).all()
-        task_ids = [*session.scalars(recent), *(tid for tid, _ in gold_tasks)]
+        task_ids = sorted({*due, *session.scalars(recent), *(tid for tid, _ in gold_tasks)})
         suspended = select(Suspension.annotator)
         rows: list[tuple[int, str, str]] = []
         for start in range(0, len(task_ids), 5000):  # stay below SQL parameter limits
@@ -230,18 +232,24 @@ class Reviewer:
         with self.sessions() as session:
             project = session.get(Project, project_id)
             assert project is not None
-            rows, gold = self._answers(session, project)
+            due = session.scalars(select(Task.id).where(
+                Task.project_id == project_id, Task.complete.is_(True), Task.is_gold.is_(False),
+                Task.reviewed_at.is_(None)).order_by(Task.id).limit(self.settings.review_window_tasks)).all()
+            rows, gold = self._answers(session, project, due)
         aggregate = self.aggregate(project, rows, gold) if rows else None
         with self.sessions.begin() as session:
-            return self._decide(session, project_id, aggregate)
+            return self._decide(session, project_id, list(due), aggregate)
 
-    def _decide(self, session: Session, project_id: int, aggregate: Aggregate | None) -> ReviewResult:
+    def _decide(self, session: Session, project_id: int, due: list[int], aggregate: Aggregate | None
+                ) -> ReviewResult:
         project = session.get(Project, project_id)
         assert project is not None
         kind = project.label_schema["type"]
-        tasks = session.scalars(select(Task).where(
-            Task.project_id == project_id, Task.complete.is_(True), Task.is_gold.is_(False),
-            Task.reviewed_at.is_(None)).with_for_update()).all()
+        # Only the tasks the fit saw complete: one that completed since waits for the next pass.
+        labels = aggregate.labels if aggregate is not None else {}
+        tasks = [t for t in session.scalars(select(Task).where(
+            Task.id.in_(due), Task.complete.is_(True), Task.reviewed_at.is_(None)).with_for_update()).all()
+            if t.id in labels]
         now = utcnow()
         accepted = rejected = 0
         reliabilities: dict[str, Reliability] = {}
@@ -254,11 +262,8 @@ class Reviewer:
         for task in tasks:
             pending = session.scalars(select(Submission).where(
                 Submission.task_id == task.id, Submission.status == "pending")).all()
-            if aggregate is None or task.id not in aggregate.labels:
-                # No answer here may vote: the task waits, open to one more annotator per answer.
-                task.complete, task.submission_count = False, task.submission_count - len(pending)
-                continue
-            verified = aggregate.labels[task.id]
+            assert aggregate is not None
+            verified = labels[task.id]
             task.verified_label, task.confidence, task.reviewed_at = json.loads(verified), aggregate.confidence[task.id], now
             for submission in pending:
                 agrees = (agreement(kind, json.loads(submission.payload), task.verified_label)
