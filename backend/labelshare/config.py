@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LABELSHARE_", env_file=None, extra="ignore")
 
     rpc_url: str = "http://127.0.0.1:8545"
+    # An RPC URL browsers may read the chain through when no wallet is connected (the web page's
+    # audit view); on a local chain, rpc_url is advertised when this is unset.
+    public_rpc_url: str | None = None
     database_url: str = f"sqlite:///{PROJECT_ROOT / '.run' / 'labelshare.db'}"
     deployment_file: Path = PROJECT_ROOT / "deployments" / "ethereum-local.json"
     manifests_dir: Path = PROJECT_ROOT / ".run" / "manifests"

@@ -15,13 +15,14 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from labelshare.chain import Chain
-from labelshare.db.models import MAX_ID, Project, Submission, Task
+from labelshare.db.models import MAX_ID, Project, Reliability, Submission, Task
 from labelshare.domains import GENERAL, SPECIALIST_DOMAINS, domain_id
 from labelshare.errors import Forbidden, NotFound
 from labelshare.labels import LabelSchema, canonical_bytes
 from labelshare.rewards import RewardPolicy
 
-__all__ = ["ProjectCreate", "create_project", "export_labels", "get_project", "project_stats", "set_project_open"]
+__all__ = ["ProjectCreate", "create_project", "export_labels", "get_project", "list_tasks", "project_quality",
+           "project_stats", "set_project_open"]
 
 log = logging.getLogger(__name__)
 DOMAINS = (GENERAL, *SPECIALIST_DOMAINS)
@@ -129,6 +130,67 @@ def project_stats(session: Session, project: Project) -> dict[str, Any]:
         "annotators": annotators or 0,
         "acceptance_rate": (by_status.get("accepted", 0) / total) if total else None,
     }
+
+
+LOW_CONFIDENCE = 0.7  # a verified label below this confidence is flagged for the requester
+
+
+def project_quality(session: Session, project: Project) -> dict[str, Any]:
+    """The requester's quality summary: how sure the verified labels are, and each annotator's
+    record on this project (decisions, gold answers here, the skill aggregation last estimated in
+    the project's domain)."""
+    confidence = session.execute(
+        select(func.count(), func.avg(Task.confidence), func.sum(case((Task.confidence < LOW_CONFIDENCE, 1), else_=0)))
+        .where(Task.project_id == project.id, Task.is_gold.is_(False), Task.verified_label.is_not(None))
+    ).one()
+    rows = session.execute(
+        select(Submission.annotator, Submission.status, Task.is_gold, func.count())
+        .join(Task, Submission.task_id == Task.id).where(Submission.project_id == project.id)
+        .group_by(Submission.annotator, Submission.status, Task.is_gold)
+    ).all()
+    per: dict[str, dict[str, Any]] = {}
+    for annotator, status, is_gold, count in rows:
+        record = per.setdefault(annotator, {"address": annotator, "submissions": 0, "accepted": 0, "rejected": 0,
+                                            "pending": 0, "gold_answered": 0, "gold_correct": 0})
+        record["submissions"] += count
+        record[status] += count
+        if is_gold:
+            record["gold_answered"] += count
+            record["gold_correct"] += count if status == "accepted" else 0
+    skills = dict(session.execute(select(Reliability.annotator, Reliability.skill).where(
+        Reliability.domain == project.domain, Reliability.annotator.in_(list(per)))).all()) if per else {}
+    annotators = []
+    for address in sorted(per, key=lambda a: (-per[a]["submissions"], a)):
+        record = per[address]
+        decided = record["accepted"] + record["rejected"]
+        annotators.append(record | {"acceptance_rate": record["accepted"] / decided if decided else None,
+                                    "skill": skills.get(address)})
+    return {
+        "project_id": project.id,
+        "verified_tasks": confidence[0] or 0,
+        "mean_confidence": float(confidence[1]) if confidence[1] is not None else None,
+        "low_confidence_tasks": int(confidence[2] or 0),
+        "low_confidence_below": LOW_CONFIDENCE,
+        "annotators": annotators,
+    }
+
+
+def list_tasks(session: Session, project: Project, status: str | None, offset: int, limit: int) -> list[dict[str, Any]]:
+    """The project's tasks in upload order; ``status`` is open, complete (awaiting review),
+    verified or gold."""
+    query = select(Task).where(Task.project_id == project.id)
+    if status == "open":
+        query = query.where(Task.complete.is_(False), Task.is_gold.is_(False))
+    elif status == "complete":
+        query = query.where(Task.complete.is_(True), Task.is_gold.is_(False), Task.reviewed_at.is_(None))
+    elif status == "verified":
+        query = query.where(Task.is_gold.is_(False), Task.verified_label.is_not(None))
+    elif status == "gold":
+        query = query.where(Task.is_gold.is_(True))
+    tasks = session.scalars(query.order_by(Task.id).offset(offset).limit(limit)).all()
+    return [{"task_id": t.external_id, "task_key": t.task_key, "data": t.data, "gold": t.is_gold,
+             "submissions": t.submission_count, "complete": t.complete, "verified_label": t.verified_label,
+             "confidence": t.confidence} for t in tasks]
 
 
 def export_labels(session: Session, project: Project, fmt: str) -> tuple[str, str]:

@@ -98,7 +98,7 @@ def requester_account() -> LocalAccount:
     return _REQUESTER
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -126,9 +126,9 @@ class Api:
         return self.app.state.sessions
 
 
-def start_api(settings: Settings) -> tuple[Api, uvicorn.Server, threading.Thread]:
+def start_api(settings: Settings, port: int | None = None) -> tuple[Api, uvicorn.Server, threading.Thread]:
     app = create_app(settings)
-    port = _free_port()
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from labelshare.api.body_limit import BodyLimitMiddleware
 from labelshare.api.errors import install_error_handlers
@@ -18,6 +20,7 @@ from labelshare.db.engine import make_engine, make_session_factory, upgrade_data
 from labelshare.manifests import ManifestStore
 from labelshare.quality import Reviewer
 from labelshare.settlement import Settler, SettlementWorker
+from labelshare.web import STATIC_DIR, bundle_missing
 
 __all__ = ["create_app"]  # `app` is built lazily by __getattr__ below
 
@@ -57,6 +60,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for module in (chain, auth, projects, tasks, submissions, me, qualifications, epochs):
         app.include_router(module.router)
+
+    # The annotator/requester/audit web page: static files, its script bundled at install time.
+    if bundle_missing():
+        log.warning("the web page's bundle is missing (%s): run `make setup`", STATIC_DIR / "dist")
+    app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="web")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> RedirectResponse:
+        return RedirectResponse("/app/")
+
     return app
 
 

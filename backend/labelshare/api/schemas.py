@@ -31,6 +31,14 @@ class ChainOut(BaseModel):
     token: str
     eip712_domain: dict[str, Any]
     eip712_types: dict[str, Any]
+    siwe_domain: str = Field(description="the EIP-4361 domain sign-in messages must name")
+    rpc_url: str | None = Field(description="a public RPC URL for read-only chain access, if the service offers one")
+    deployment_block: int = Field(description="the block the protocol was deployed at: where event scans start")
+
+
+class ContractAbis(BaseModel):
+    ledger: list[dict[str, Any]]
+    token: list[dict[str, Any]]
 
 
 class ProjectOut(BaseModel):
@@ -163,3 +171,48 @@ class GradeOut(BaseModel):
     total: int
     passed: bool
     grant_tx: str | None = Field(description="the ledger transaction granting the qualification")
+
+
+class AnnotatorQuality(BaseModel):
+    address: str
+    submissions: int
+    accepted: int
+    rejected: int
+    pending: int
+    acceptance_rate: float | None = Field(description="accepted of decided")
+    gold_answered: int
+    gold_correct: int
+    skill: float | None = Field(description="balanced accuracy the last aggregation estimated, in the project's domain")
+
+
+class ProjectQualityOut(BaseModel):
+    project_id: int
+    verified_tasks: int
+    mean_confidence: float | None = Field(description="mean posterior confidence of the verified labels")
+    low_confidence_tasks: int
+    low_confidence_below: float
+    annotators: list[AnnotatorQuality]
+
+
+class TaskOut(BaseModel):
+    task_id: str = Field(description="the requester's id for the task")
+    task_key: str = Field(description="bytes32 id annotators sign as taskId")
+    data: dict[str, Any]
+    gold: bool
+    submissions: int
+    complete: bool
+    verified_label: dict[str, Any] | None
+    confidence: float | None
+
+
+class InclusionProofOut(BaseModel):
+    epoch_id: int
+    submission_id: int
+    annotator: str
+    project_id: int
+    task_id: str
+    label_hash: str
+    reward: str
+    leaf: str
+    proof: list[str]
+    root: str

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from sqlalchemy import select
 
 from labelshare.api.deps import ManifestsDep, SessionDep
-from labelshare.api.schemas import EpochOut
+from labelshare.api.schemas import EpochOut, InclusionProofOut
 from labelshare.db.models import MAX_ID, Epoch
 from labelshare.errors import NotFound
 
@@ -37,3 +37,14 @@ def read(epoch_id: int, session: SessionDep) -> EpochOut:
 def manifest(epoch_id: int, manifests: ManifestsDep) -> dict[str, Any]:
     """Every accepted annotation of the epoch with its Merkle leaf and inclusion proof."""
     return manifests.read(epoch_id)
+
+
+@router.get("/{epoch_id}/proof/{submission_id}", response_model=InclusionProofOut)
+def proof(epoch_id: int, submission_id: int, manifests: ManifestsDep) -> InclusionProofOut:
+    """One annotation's leaf and inclusion proof against the epoch's on-chain root, so a client
+    can check it (``LabelLedger.verifyAnnotation``) without downloading the whole manifest."""
+    manifest = manifests.read(epoch_id)
+    for leaf in manifest["leaves"]:
+        if leaf["submission_id"] == submission_id:
+            return InclusionProofOut(epoch_id=epoch_id, root=manifest["root"], **leaf)
+    raise NotFound(f"submission {submission_id} is not in epoch {epoch_id}", field="submission_id")

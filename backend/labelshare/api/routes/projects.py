@@ -3,14 +3,16 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
+from eth_utils import is_address, to_checksum_address
 from sqlalchemy import select
 
 from labelshare.api.deps import ChainDep, CurrentRequester, SessionDep, SettingsDep
-from labelshare.api.schemas import ImportOut, ProjectOut
+from labelshare.api.schemas import ImportOut, ProjectOut, ProjectQualityOut, TaskOut
 from labelshare.db.models import Project
 from labelshare.errors import InvalidInput
 from labelshare.projects import (
-    ProjectCreate, create_project, export_labels, get_project, project_stats, set_project_open,
+    ProjectCreate, create_project, export_labels, get_project, list_tasks, project_quality, project_stats,
+    set_project_open,
 )
 from labelshare.tasks import import_tasks, parse_rows
 
@@ -31,9 +33,19 @@ def create(body: ProjectCreate, requester: CurrentRequester, session: SessionDep
 
 
 @router.get("", response_model=list[ProjectOut])
-def list_projects(session: SessionDep) -> list[ProjectOut]:
-    """Open projects."""
-    return [project_out(p) for p in session.scalars(select(Project).where(Project.open.is_(True)).order_by(Project.id))]
+def list_projects(
+    session: SessionDep,
+    owner: Annotated[str | None, Query(description="only this requester's projects, open or closed")] = None,
+) -> list[ProjectOut]:
+    """Open projects, or every project of one owner."""
+    query = select(Project).order_by(Project.id)
+    if owner is None:
+        query = query.where(Project.open.is_(True))
+    else:
+        if not is_address(owner):
+            raise InvalidInput("owner must be a 20-byte hex address", field="owner")
+        query = query.where(Project.owner == to_checksum_address(owner))
+    return [project_out(p) for p in session.scalars(query)]
 
 
 @router.get("/{project_id}", response_model=ProjectOut)
@@ -75,6 +87,26 @@ def reopen(project_id: int, requester: CurrentRequester, session: SessionDep, ch
 def stats(project_id: int, session: SessionDep) -> dict[str, object]:
     """Progress and quality summary."""
     return project_stats(session, get_project(session, project_id))
+
+
+@router.get("/{project_id}/quality", response_model=ProjectQualityOut)
+def quality(project_id: int, requester: CurrentRequester, session: SessionDep) -> ProjectQualityOut:
+    """Quality summary for the project's owner: confidence of the verified labels and each
+    annotator's record on the project."""
+    return ProjectQualityOut(**project_quality(session, get_project(session, project_id, owner=requester)))
+
+
+@router.get("/{project_id}/tasks", response_model=list[TaskOut])
+def tasks(
+    project_id: int, requester: CurrentRequester, session: SessionDep,
+    status: Annotated[Literal["open", "complete", "verified", "gold"] | None, Query()] = None,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[TaskOut]:
+    """The project's tasks with their progress, for its owner (gold tasks are never shown to
+    annotators)."""
+    project = get_project(session, project_id, owner=requester)
+    return [TaskOut(**t) for t in list_tasks(session, project, status, offset, limit)]
 
 
 @router.get("/{project_id}/export")
