@@ -13,7 +13,7 @@ from ape.cli import ConnectedProviderCommand
 
 from labelshare.admin.deploy import find_live_deployment
 from labelshare.audit import run_audit
-from labelshare.cli import _manifest_source, print_report
+from labelshare.cli.service import _manifest_source, print_report
 from labelshare.deployment import manifest_path
 
 

@@ -1,12 +1,25 @@
-"""A small Python client for the LabelShare API with a real wallet: Sign-In with Ethereum,
-EIP-712 signed submissions, and the requester and annotator endpoints. Every API rejection is
-raised as ``ApiError`` carrying the server's code, message and field."""
+"""The LabelShare SDK: a typed Python client for the API and the chain, with a real wallet.
+
+``LabelShareClient`` signs in with Sign-In with Ethereum (EIP-4361), signs submissions as
+``eth_signTypedData_v4`` (EIP-712), covers the annotator and requester endpoints, and reads the
+chain (token balance, inclusion proofs checked by the ledger itself) with the ABIs the API serves
+from the Ape build. Every API rejection is raised as ``ApiError`` carrying the server's code,
+message and field; the CLI (``labelshare``) is built on this module.
+
+    client = LabelShareClient("http://127.0.0.1:8000", unlock(keystore, password))
+    client.sign_in()
+    offer = client.next_task(project_id=1)
+    client.submit(offer, {"label": "cat"})
+    client.verify_inclusion(submission_id=1).ok
+"""
 
 from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any
 from urllib.parse import urlparse
 
@@ -14,10 +27,38 @@ import httpx
 import siwe
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
+from web3 import HTTPProvider, Web3
+from web3.contract import Contract
 
 from labelshare.labels import label_hash
+from labelshare.leaves import AcceptedAnnotation, annotation_leaf
+from labelshare.merkle import verify_proof
 
-__all__ = ["ApiError", "LabelShareClient", "siwe_message", "submission_body"]
+__all__ = ["ApiError", "ChainReader", "InclusionCheck", "LabelShareClient", "format_amount", "parse_amount",
+           "siwe_message", "submission_body"]
+
+TOKEN_DECIMALS = 18
+
+
+def format_amount(amount: int | str, decimals: int = TOKEN_DECIMALS) -> str:
+    """``1500000000000000000`` -> ``"1.5"``: a token amount in whole units, exactly."""
+    with localcontext(prec=100):  # 2^256 has 78 digits: exact, never rounded
+        text = format(Decimal(int(amount)).scaleb(-decimals), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def parse_amount(text: str, decimals: int = TOKEN_DECIMALS) -> int:
+    """``"1.5"`` -> ``1500000000000000000``; ValueError for anything that is not an exact
+    non-negative amount in whole units."""
+    try:
+        with localcontext(prec=100):
+            value = Decimal(text.strip()).scaleb(decimals)
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not a number") from None
+    if not value.is_finite() or value < 0 or value != value.to_integral_value():
+        raise ValueError(f"{text!r} is not a non-negative amount with at most {decimals} decimals")
+    return int(value)
 
 
 class ApiError(Exception):
@@ -50,18 +91,67 @@ def submission_body(account: LocalAccount, offer: dict[str, Any], payload: Any, 
             "verifying_contract": domain["verifyingContract"], "signature": signature}
 
 
-class LabelShareClient:
-    """One wallet's session with a LabelShare API."""
+@dataclass(frozen=True)
+class ChainReader:
+    """Read-only handles on the deployment the API serves, over any RPC endpoint."""
 
-    def __init__(self, base_url: str, account: LocalAccount, siwe_domain: str | None = None,
-                 timeout: float = 30.0) -> None:
+    w3: Web3
+    ledger: Contract
+    token: Contract
+    deployment_block: int
+
+
+@dataclass(frozen=True)
+class InclusionCheck:
+    """Whether one accepted annotation is committed to by its epoch's on-chain root."""
+
+    submission_id: int
+    epoch_id: int
+    leaf: str
+    root: str  # the root the API's manifest names
+    onchain_root: str
+    matches_submission: bool  # annotator, task and label hash are the ones the API recorded for me
+    leaf_recomputed: bool  # the leaf rebuilt here from the annotation equals the served leaf
+    proof_valid: bool  # the proof leads from the leaf to the root, checked here
+    verified_on_chain: bool  # LabelLedger.verifyAnnotation said so
+
+    @property
+    def ok(self) -> bool:
+        return (self.matches_submission and self.leaf_recomputed and self.proof_valid and self.verified_on_chain
+                and self.root == self.onchain_root)
+
+
+class LabelShareClient:
+    """One wallet's session with a LabelShare API (and, for reads, its chain).
+
+    ``account`` may be None for read-only use (projects, epochs, stats, audits). ``token`` resumes
+    a saved session of ``address`` instead of signing in again."""
+
+    def __init__(self, base_url: str, account: LocalAccount | None = None, siwe_domain: str | None = None,
+                 timeout: float = 30.0, token: str | None = None, address: str | None = None) -> None:
         self.account = account
-        self.http = httpx.Client(base_url=base_url, timeout=timeout)
-        self.siwe_domain = siwe_domain or urlparse(base_url).netloc
+        self.address = account.address if account else address
+        self.base_url = base_url.rstrip("/")
+        self.http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        self.siwe_domain = siwe_domain
         self.chain: dict[str, Any] | None = None
+        self._reader: ChainReader | None = None
+        if token:
+            self.http.headers["Authorization"] = f"Bearer {token}"
 
     def close(self) -> None:
         self.http.close()
+
+    def __enter__(self) -> LabelShareClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _signer(self) -> LocalAccount:
+        if self.account is None:
+            raise RuntimeError("this client has no wallet: pass an account to sign")
+        return self.account
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.http.request(method, path, **kwargs)
@@ -76,19 +166,109 @@ class LabelShareClient:
     # -------------------------------------------------------------- sign in
 
     def sign_in(self) -> dict[str, Any]:
-        self.chain = self._call("GET", "/chain")
+        """EIP-4361 sign-in for the service's domain (as ``/chain`` names it); returns the session
+        ``{token, address, expires_at, requester}`` and uses its token from now on."""
+        account = self._signer()
+        chain = self.chain_info()
+        domain = self.siwe_domain or chain.get("siwe_domain") or urlparse(self.base_url).netloc
         nonce = self._call("GET", "/auth/nonce")["nonce"]
-        message = siwe_message(self.account.address, nonce, self.chain["chain_id"], self.siwe_domain,
-                               f"http://{self.siwe_domain}")
-        signature = "0x" + bytes(self.account.sign_message(encode_defunct(text=message)).signature).hex()
+        message = siwe_message(account.address, nonce, chain["chain_id"], domain, f"http://{domain}")
+        signature = "0x" + bytes(account.sign_message(encode_defunct(text=message)).signature).hex()
         session = self._call("POST", "/auth/verify", json={"message": message, "signature": signature})
         self.http.headers["Authorization"] = f"Bearer {session['token']}"
+        self.address = session["address"]
         return session
+
+    # ---------------------------------------------------------------- chain
+
+    def chain_info(self) -> dict[str, Any]:
+        """Chain id, contract addresses, the EIP-712 domain and types, the SIWE domain."""
+        if self.chain is None:
+            self.chain = self._call("GET", "/chain")
+        return self.chain
+
+    def chain_reader(self, rpc_url: str | None = None) -> ChainReader:
+        """Contracts over ``rpc_url`` (default: the RPC URL the API advertises), with the ABIs the
+        API serves from the Ape build; refuses an RPC on another chain."""
+        if self._reader is None:
+            chain = self.chain_info()
+            url = rpc_url or chain.get("rpc_url")
+            if not url:
+                raise RuntimeError("the API advertises no RPC URL: pass one (--rpc-url / LABELSHARE_RPC_URL)")
+            w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": 30}))
+            if w3.eth.chain_id != chain["chain_id"]:
+                raise RuntimeError(f"{url} is chain {w3.eth.chain_id}, the API's protocol is on chain "
+                                   f"{chain['chain_id']}")
+            abis = self._call("GET", "/chain/abi")
+            self._reader = ChainReader(
+                w3, w3.eth.contract(address=to_checksum_address(chain["ledger"]), abi=abis["ledger"]),
+                w3.eth.contract(address=to_checksum_address(chain["token"]), abi=abis["token"]),
+                chain["deployment_block"])
+        return self._reader
+
+    def token_balance(self, address: str | None = None, rpc_url: str | None = None) -> int:
+        """The on-chain reward-token balance of ``address`` (default: this wallet)."""
+        owner = address or self.address
+        if owner is None:
+            raise RuntimeError("whose balance? pass an address or sign in")
+        return int(self.chain_reader(rpc_url).token.functions.balanceOf(to_checksum_address(owner)).call())
+
+    def inclusion_proof(self, epoch_id: int, submission_id: int) -> dict[str, Any]:
+        return self._call("GET", f"/epochs/{epoch_id}/proof/{submission_id}")
+
+    def verify_inclusion(self, submission_id: int, rpc_url: str | None = None) -> InclusionCheck:
+        """Proves that one of my settled submissions is in its epoch's on-chain root: the leaf is
+        rebuilt here from my submission, the proof is checked here and by the ledger."""
+        mine = {s["id"]: s for s in self.submissions()}
+        if submission_id not in mine:
+            raise ApiError(404, "not_found", f"submission {submission_id} is not one of yours", "submission_id")
+        submission = mine[submission_id]
+        if submission["status"] != "accepted" or submission["epoch_id"] is None:
+            raise ApiError(409, "not_settled", f"submission {submission_id} is {submission['status']} and in no "
+                           "epoch yet: only accepted work is committed on-chain", "submission_id")
+        epoch_id = submission["epoch_id"]
+        served = self.inclusion_proof(epoch_id, submission_id)
+        assert self.address is not None, "submissions() needs a session, which names the address"
+        annotation = AcceptedAnnotation(to_checksum_address(self.address), submission["project_id"],
+                                        bytes.fromhex(submission["task_id"][2:]),
+                                        bytes.fromhex(submission["label_hash"][2:]), int(submission["reward"]))
+        leaf = annotation_leaf(epoch_id, annotation)
+        proof = [bytes.fromhex(p[2:]) for p in served["proof"]]
+        reader = self.chain_reader(rpc_url)
+        onchain_root = "0x" + bytes(reader.ledger.functions.epoch(epoch_id).call()[0]).hex()
+        verified = reader.ledger.functions.verifyAnnotation(epoch_id, annotation.as_tuple(), proof).call()
+        matches = (to_checksum_address(served["annotator"]) == annotation.annotator
+                   and served["task_id"] == submission["task_id"] and served["label_hash"] == submission["label_hash"]
+                   and int(served["reward"]) == annotation.reward and served["project_id"] == annotation.project_id)
+        return InclusionCheck(
+            submission_id=submission_id, epoch_id=epoch_id, leaf=served["leaf"], root=served["root"],
+            onchain_root=onchain_root, matches_submission=matches, leaf_recomputed="0x" + leaf.hex() == served["leaf"],
+            proof_valid=verify_proof(leaf, proof, bytes.fromhex(served["root"][2:])), verified_on_chain=bool(verified))
 
     # ------------------------------------------------------------ requester
 
     def create_project(self, **spec: Any) -> dict[str, Any]:
+        """Registers a project on the ledger; ``spec`` as ``projects.ProjectCreate``."""
         return self._call("POST", "/projects", json=spec)
+
+    def projects(self, owner: str | None = None) -> list[dict[str, Any]]:
+        """Open projects, or every project of ``owner``."""
+        return self._call("GET", "/projects", params={"owner": owner} if owner else None)
+
+    def project(self, project_id: int) -> dict[str, Any]:
+        return self._call("GET", f"/projects/{project_id}")
+
+    def set_open(self, project_id: int, open_: bool) -> dict[str, Any]:
+        return self._call("POST", f"/projects/{project_id}/{'open' if open_ else 'close'}")
+
+    def tasks(self, project_id: int, status: str | None = None, offset: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        """A project's tasks with progress (its owner only)."""
+        params: dict[str, Any] = {"offset": offset, "limit": limit} | ({"status": status} if status else {})
+        return self._call("GET", f"/projects/{project_id}/tasks", params=params)
+
+    def project_quality(self, project_id: int) -> dict[str, Any]:
+        """Confidence of the verified labels and each annotator's record (its owner only)."""
+        return self._call("GET", f"/projects/{project_id}/quality")
 
     def upload_tasks(self, project_id: int, content: bytes | str, fmt: str = "jsonl", gold: bool = False) -> dict[str, Any]:
         return self._call("POST", f"/projects/{project_id}/tasks", params={"format": fmt, "gold": gold},
@@ -110,7 +290,15 @@ class LabelShareClient:
         return self._call("GET", "/tasks/next", params={"project_id": project_id})
 
     def submit(self, offer: dict[str, Any], payload: Any) -> dict[str, Any]:
-        return self._call("POST", "/submissions", json=submission_body(self.account, offer, payload))
+        """Signs ``payload`` for ``offer`` (a ``next_task`` result, or any dict with project_id,
+        task_id and the EIP-712 domain and types) and submits it."""
+        return self._call("POST", "/submissions", json=submission_body(self._signer(), offer, payload))
+
+    def offer_for(self, project_id: int, task_id: str) -> dict[str, Any]:
+        """What ``submit`` needs for a task offered earlier (e.g. saved by ``labelshare fetch``)."""
+        chain = self.chain_info()
+        return {"project_id": project_id, "task_id": task_id, "eip712_domain": chain["eip712_domain"],
+                "eip712_types": chain["eip712_types"]}
 
     def submissions(self) -> list[dict[str, Any]]:
         return self._call("GET", "/me/submissions")

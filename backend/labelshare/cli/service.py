@@ -1,4 +1,5 @@
-"""``labelshare``: the backend's command line (serve the API, settle, audit, evaluate aggregation)."""
+"""Operator commands: serve the API (with its settlement worker), settle, audit, evaluate
+aggregation against ground truth, simulate a population of annotators."""
 
 from __future__ import annotations
 
@@ -10,15 +11,11 @@ from typing import Annotated, Any
 
 import httpx
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from labelshare.audit import AuditReport, run_audit
+from labelshare.cli.common import api_client, app, console
 from labelshare.config import get_settings
-
-app = typer.Typer(help="LabelShare backend: serve the API, settle epochs, audit rewards, evaluate aggregation.",
-                  no_args_is_help=True)
-console = Console()
 
 
 @app.command()
@@ -68,16 +65,25 @@ def print_report(report: AuditReport) -> None:
 
 @app.command()
 def audit(
+    ctx: typer.Context,
+    remote: Annotated[bool, typer.Option(
+        help="audit the deployment the API (--api) names, reading its manifests and the chain it names "
+             "(or --rpc-url); otherwise this machine's deployment file and manifests folder")] = False,
     manifests: Annotated[Path | None, typer.Option(help="folder of epoch-<id>.json manifests")] = None,
-    api: Annotated[str | None, typer.Option(help="read manifests from this API instead, e.g. http://127.0.0.1:8000")] = None,
     sample: Annotated[int, typer.Option(help="inclusion proofs to verify on-chain per epoch")] = 20,
 ) -> None:
     """Rebuild every reward from chain events and manifests; exit 1 on any mismatch."""
-    from labelshare.chain import Chain
+    if remote:
+        with api_client(ctx, signed_in=False) as client:
+            reader = client.chain_reader(ctx.obj.rpc_url)
+            report = run_audit(reader.w3, reader.ledger, reader.token, reader.deployment_block,
+                               _manifest_source(manifests, None if manifests else client.base_url), sample=sample)
+    else:
+        from labelshare.chain import Chain
 
-    chain = Chain(get_settings())
-    report = run_audit(chain.w3, chain.ledger, chain.token, chain.deployment.block_number,
-                       _manifest_source(manifests, api), sample=sample)
+        chain = Chain(get_settings())
+        report = run_audit(chain.w3, chain.ledger, chain.token, chain.deployment.block_number,
+                           _manifest_source(manifests, None), sample=sample)
     print_report(report)
     raise typer.Exit(0 if report.ok else 1)
 
@@ -157,7 +163,3 @@ def simulate(
     paths = write_report(report, out)
     console.print(paths["md"].read_text())
     console.print(f"written: {', '.join(str(p) for p in paths.values())}")
-
-
-if __name__ == "__main__":
-    app()

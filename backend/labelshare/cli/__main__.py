@@ -1,0 +1,3 @@
+from labelshare.cli import app
+
+app(prog_name="labelshare")
