@@ -213,6 +213,9 @@ class LabelShareClient:
             raise RuntimeError("whose balance? pass an address or sign in")
         return int(self.chain_reader(rpc_url).token.functions.balanceOf(to_checksum_address(owner)).call())
 
+    def token_symbol(self, rpc_url: str | None = None) -> str:
+        return str(self.chain_reader(rpc_url).token.functions.symbol().call())
+
     def inclusion_proof(self, epoch_id: int, submission_id: int) -> dict[str, Any]:
         return self._call("GET", f"/epochs/{epoch_id}/proof/{submission_id}")
 

@@ -176,9 +176,10 @@ def rewards(ctx: typer.Context) -> None:
     with api_client(ctx) as client:
         mine = client.rewards()
         balance = client.token_balance(mine["address"], rpc_url=state(ctx).rpc_url)
-    console.print(f"pending  {format_amount(mine['pending'])} LSR ({mine['pending_annotations']} labels)")
-    console.print(f"settled  {format_amount(mine['settled'])} LSR")
-    console.print(f"balance  {format_amount(balance)} LSR on-chain")
+        symbol = client.token_symbol()
+    console.print(f"pending  {format_amount(mine['pending'])} {symbol} ({mine['pending_annotations']} labels)")
+    console.print(f"settled  {format_amount(mine['settled'])} {symbol}")
+    console.print(f"balance  {format_amount(balance)} {symbol} on-chain")
     if mine["epochs"]:
         table = Table(title="rewards by epoch")
         for column in ("epoch", "labels", "amount", "status", "transactions"):
@@ -195,7 +196,8 @@ def balance(ctx: typer.Context, address: Annotated[str | None, typer.Argument(he
     cli = state(ctx)
     with api_client(ctx, signed_in=False) as client:
         amount = client.token_balance(address or cli.address(), rpc_url=cli.rpc_url)
-    console.print(f"{format_amount(amount)} LSR")
+        symbol = client.token_symbol()
+    console.print(f"{format_amount(amount)} {symbol}")
 
 
 @app.command()
