@@ -13,9 +13,14 @@ export SOLCX_BINARY_PATH := $(CURDIR)/.solcx
 # Keep Ape's package cache inside the project, so a fresh clone is self-contained.
 export APE_DATA_FOLDER := $(CURDIR)/.ape
 
-.PHONY: setup compile up run chain api stop test gas evaluate simulate env clean
+.PHONY: setup browser compile up run chain api stop test gas evaluate simulate screenshots env clean
 
-setup: $(VENV)/.installed node_modules/.installed .solcx/solc-v$(SOLC_VERSION) .deps/openzeppelin-contracts.stamp
+WEB_DIR := backend/labelshare/web
+WEB_SRC := $(wildcard $(WEB_DIR)/src/*.js $(WEB_DIR)/src/*/*.js)
+WEB_BUNDLE := $(WEB_DIR)/static/dist/app.js
+
+setup: $(VENV)/.installed node_modules/.installed .solcx/solc-v$(SOLC_VERSION) .deps/openzeppelin-contracts.stamp \
+	$(WEB_BUNDLE) browser
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +37,18 @@ node_modules/.installed: package.json package-lock.json
 	rm -rf .deps/openzeppelin-contracts && mkdir -p .deps/openzeppelin-contracts
 	cd node_modules/@openzeppelin/contracts && find . -name '*.sol' -exec cp --parents {} $(CURDIR)/.deps/openzeppelin-contracts/ \;
 	@touch $@
+
+# The web page's script: our modules with viem, merkle-tree and canonicalize from node_modules,
+# bundled into one file the API serves; the page loads nothing from elsewhere.
+$(WEB_BUNDLE): node_modules/.installed $(WEB_SRC)
+	node_modules/.bin/esbuild $(WEB_DIR)/src/main.js --bundle --format=esm --target=es2022 --minify \
+	  --sourcemap --log-level=warning --outfile=$@
+
+# The browser test drives Debian's chromium (Playwright's own browser downloads are not used).
+browser:
+	@command -v chromium >/dev/null || { \
+	  APT="$$([ "$$(id -u)" = 0 ] || echo sudo) env DEBIAN_FRONTEND=noninteractive apt-get"; \
+	  $$APT install -y chromium || ($$APT update && $$APT install -y chromium); }
 
 .solcx/solc-v$(SOLC_VERSION): tools/solc/solc
 	@mkdir -p .solcx
@@ -64,7 +81,8 @@ run: up
 	python -m labelshare.demo --api http://127.0.0.1:$(API_PORT)
 	@echo
 	@echo "LabelShare is running:"
-	@echo "  API and OpenAPI docs  http://127.0.0.1:$(API_PORT)/docs   (log: $(RUN_DIR)/api.log)"
+	@echo "  web page              http://localhost:$(API_PORT)/app/"
+	@echo "  API and OpenAPI docs  http://localhost:$(API_PORT)/docs   (log: $(RUN_DIR)/api.log)"
 	@echo "  chain (anvil)         http://127.0.0.1:$(ANVIL_PORT)      (log: $(RUN_DIR)/anvil.log)"
 	@echo "  epoch manifests       $(RUN_DIR)/manifests/"
 	@echo "  audit                 labelshare audit   (or: ape run audit --network ethereum:local:foundry)"
@@ -74,7 +92,8 @@ run: up
 api: setup
 	@mkdir -p $(RUN_DIR)
 	@if [ -f $(RUN_DIR)/api.pid ]; then kill $$(cat $(RUN_DIR)/api.pid) 2>/dev/null || true; rm -f $(RUN_DIR)/api.pid; sleep 1; fi
-	@nohup labelshare serve --port $(API_PORT) > $(RUN_DIR)/api.log 2>&1 & echo $$! > $(RUN_DIR)/api.pid
+	@LABELSHARE_SIWE_DOMAIN=$${LABELSHARE_SIWE_DOMAIN:-localhost:$(API_PORT)} \
+	  nohup labelshare serve --port $(API_PORT) > $(RUN_DIR)/api.log 2>&1 & echo $$! > $(RUN_DIR)/api.pid
 	@echo "API starting on http://127.0.0.1:$(API_PORT) (pid $$(cat $(RUN_DIR)/api.pid))"
 
 stop:
@@ -97,6 +116,10 @@ simulate: up
 gas: compile
 	@mkdir -p docs
 	ape test tests/gas -q -p no:logging --gas | tee docs/gas-report.txt
+
+# Re-runs the browser test, saving its screenshots of the web page into docs/screenshots/.
+screenshots: compile
+	LABELSHARE_SCREENSHOTS=1 ape test tests/backend/test_web_page.py -q -p no:logging
 
 # `eval "$$(make -s env)"` puts ape, anvil and the solc adapter on this shell's path.
 env:

@@ -141,8 +141,13 @@ def start_api(settings: Settings, port: int | None = None) -> tuple[Api, uvicorn
 
 
 @pytest.fixture
-def api(settings) -> Iterator[Api]:
-    api, server, thread = start_api(settings)
+def api_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def api(settings, api_port) -> Iterator[Api]:
+    api, server, thread = start_api(settings, api_port)
     yield api
     server.should_exit = True
     thread.join(timeout=30)
@@ -167,7 +172,7 @@ class Wallet:
         with api.client() as c:
             nonce = c.get("/auth/nonce").json()["nonce"]
             chain_id = c.get("/chain").json()["chain_id"]
-            message = self.siwe_message(nonce, chain_id)
+            message = self.siwe_message(nonce, chain_id, domain=api.app.state.settings.siwe_domain)
             response = c.post("/auth/verify", json={"message": message, "signature": self.sign_text(message)})
         assert response.status_code == 200, response.text
         self.token = response.json()["token"]

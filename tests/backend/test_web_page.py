@@ -1,0 +1,382 @@
+"""The web page in a real browser (Debian's chromium, driven by Playwright): an annotator connects
+an EIP-6963 wallet, signs in with EIP-4361, labels a classification, a text-span and an
+image-box task, each signed with eth_signTypedData_v4; the settlement worker pays them on-chain;
+the page's "My work" shows the settled rewards with their transactions and the token balance it
+reads from the chain, equal to what the token contract says; the page's audit rebuilds every
+epoch root in the browser and finds it clean; the requester sees their projects' stats and
+quality summary. Everything the page shows is compared with the API and the chain."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from eth_account.messages import encode_defunct
+from eth_utils import to_checksum_address
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from web_support.images import data_url, png_with_rectangle
+
+from labelshare.labels import label_hash
+from labelshare.web import BUNDLE
+
+ROOT = Path(__file__).resolve().parents[2]
+WALLET_JS = Path(__file__).resolve().parent / "web_support" / "wallet.js"
+# anvil's published development account #9: unlocked on the test anvil, used by no other test.
+ANNOTATOR = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
+SETTLE_TIMEOUT_MS = 90_000
+
+# "𝔼" is outside the Basic Multilingual Plane: one code point (what the API counts) but two UTF-16
+# units (what the browser counts), so the offsets of the spans after it test the conversion.
+TEXT = "Ada wrote 𝔼[X] = μ on a napkin in Paris, then flew to Zürich for a café."
+SPANS = [("Zürich", "LOC"), ("Ada", "PER"), ("Paris", "LOC")]  # added out of order: the page sorts them
+IMAGE_SIZE = (240, 160)
+OBJECT = (90, 50, 60, 40)  # x, y, w, h of the rectangle drawn in the image
+
+
+@pytest.fixture
+def database_url(tmp_path) -> str:
+    # SQLite only: the page talks to the API alone, whose storage the other backend tests run on
+    # SQLite and PostgreSQL; a second browser run would double this test's time for no new check.
+    return f"sqlite:///{tmp_path / 'labelshare.db'}"
+
+
+@pytest.fixture
+def settings(settings, api_port):
+    # The browser's sign-in message names the page's host, which must be the service's SIWE domain.
+    return settings.model_copy(update={"siwe_domain": f"127.0.0.1:{api_port}"})
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    executable = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(executable).is_file():
+        pytest.fail("chromium is not installed: run `make setup` (it installs Debian's chromium package)")
+    if not BUNDLE.is_file():
+        pytest.fail(f"the web page's bundle {BUNDLE} is missing: run `make setup`")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, headless=True)
+        yield browser
+        browser.close()
+
+
+class Screenshots:
+    """Saves full-page screenshots under tmp_path, and into docs/screenshots/ for the README when
+    LABELSHARE_SCREENSHOTS is set (`make screenshots`)."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.folders = [tmp_path / "screenshots"]
+        if os.environ.get("LABELSHARE_SCREENSHOTS"):
+            self.folders.append(ROOT / "docs" / "screenshots")
+        for folder in self.folders:
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, page: Page, name: str) -> None:
+        png = page.screenshot(full_page=True, animations="disabled")
+        for folder in self.folders:
+            (folder / f"{name}.png").write_bytes(png)
+
+
+def _wallet_context(browser: Browser, rpc_url: str, address: str, name: str, signer: str) -> BrowserContext:
+    context = browser.new_context(viewport={"width": 1200, "height": 860})
+    config = {"rpcUrl": rpc_url, "address": address, "name": name, "rdns": "dev.labelshare.test-wallet",
+              "signer": signer}
+    context.add_init_script(f"const WALLET = {json.dumps(config)};\n{WALLET_JS.read_text()}")
+    return context
+
+
+class PageWatch:
+    """Uncaught page errors, and every URL the page fetched (all must be the API or the chain)."""
+
+    def __init__(self, page: Page) -> None:
+        self.errors: list[str] = []
+        self.urls: list[str] = []
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+        page.on("request", lambda request: self.urls.append(request.url))
+
+    def check(self, *origins: str) -> None:
+        assert not self.errors, self.errors
+        foreign = [u for u in self.urls if not u.startswith(("data:", *origins))]
+        assert not foreign, f"the page fetched from elsewhere: {foreign}"
+
+
+def _open(page: Page, url: str) -> PageWatch:
+    watch = PageWatch(page)
+    page.goto(f"{url}/app/")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    return watch
+
+
+def _connect_and_sign_in(page: Page, address: str) -> str:
+    """Connects the announced wallet and signs in; returns the session's bearer token."""
+    option = page.get_by_test_id("wallet-option").filter(has_text="Test wallet")
+    expect(option).to_have_count(1)
+    option.click()
+    expect(page.get_by_test_id("wallet-address")).to_have_text(address)
+    expect(page.get_by_test_id("chain-warning")).to_be_hidden()
+    page.get_by_test_id("sign-in").click()
+    expect(page.get_by_test_id("session-address")).to_have_text(address)
+    expect(page.get_by_test_id("sign-in-error")).to_be_hidden()
+    return page.evaluate("JSON.parse(sessionStorage.getItem('labelshare.session')).token")
+
+
+def _create_project(client: httpx.Client, name: str, instructions: str, schema: dict, reward: int,
+                    tasks: list[dict]) -> dict:
+    response = client.post("/projects", json={
+        "name": name, "instructions": instructions, "domain": "general", "label_schema": schema,
+        "reward_per_label": reward, "overlap": 1, "gold_rate": 0.0})
+    assert response.status_code == 201, response.text
+    project = response.json()
+    body = "".join(json.dumps(task) + "\n" for task in tasks)
+    upload = client.post(f"/projects/{project['id']}/tasks?format=jsonl", content=body)
+    assert upload.status_code == 201, upload.text
+    return project
+
+
+def _take_task(page: Page, project: dict) -> None:
+    page.get_by_test_id("tab-annotate").click()
+    page.get_by_test_id("project-select").select_option(str(project["id"]))
+    expect(page.get_by_test_id("project-instructions")).to_have_text(project["instructions"])
+    page.get_by_test_id("next-task").click()
+    expect(page.get_by_test_id("task-form")).to_be_visible()
+
+
+def _submit(page: Page, me: httpx.Client, expected_payload: dict | None = None) -> dict:
+    """Signs and submits the label on the page; checks the page's result against the API's record."""
+    with page.expect_response(lambda r: r.url.endswith("/submissions") and r.request.method == "POST") as answer:
+        page.get_by_test_id("submit-label").click()
+    created = answer.value.json()
+    assert answer.value.status == 201, created
+    result = page.get_by_test_id("submission-result")
+    expect(result).to_be_visible()
+    expect(page.get_by_test_id("task-error")).to_be_hidden()
+    assert result.get_attribute("data-submission-id") == str(created["id"])
+    assert page.get_by_test_id("result-status").text_content() == created["status"]
+    payload = json.loads(page.get_by_test_id("submitted-payload").text_content())
+    if expected_payload is not None:
+        assert payload == expected_payload
+    record = next(s for s in me.get("/me/submissions").json() if s["id"] == created["id"])
+    # The server hashed the payload the page showed the same way Python's RFC 8785 does.
+    assert record["label_hash"] == "0x" + label_hash(payload).hex() == result.get_attribute("data-label-hash")
+    return record
+
+
+def _select_word(page: Page, word: str) -> None:
+    """Double-clicks `word` in the span text, as a person selects a word."""
+    box = page.evaluate("""(word) => {
+        const root = document.querySelector('[data-testid=span-text]');
+        const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            const at = node.data.indexOf(word);
+            if (at < 0) continue;
+            const range = document.createRange();
+            range.setStart(node, at);
+            range.setEnd(node, at + word.length);
+            const r = range.getBoundingClientRect();
+            return {x: r.x + r.width / 2, y: r.y + r.height / 2};
+        }
+        return null;
+    }""", word)
+    assert box, f"{word!r} is not in the text"
+    page.mouse.dblclick(box["x"], box["y"])
+    expect(page.get_by_test_id("span-hint")).to_contain_text(f"Selected “{word}”")
+
+
+def _audit_all(page: Page, epochs: list[dict], source: str) -> None:
+    page.get_by_test_id("tab-audit").click()
+    expect(page.get_by_test_id("epoch-select").locator("option")).to_have_count(len(epochs))
+    for epoch in epochs:
+        page.get_by_test_id("epoch-select").select_option(str(epoch["id"]))
+        page.get_by_test_id("run-audit").click()
+        verdict = page.get_by_test_id("audit-verdict")
+        expect(verdict).to_have_attribute("data-epoch-id", str(epoch["id"]))
+        checks = page.get_by_test_id("audit-check")
+        details = "\n".join(checks.all_inner_texts())
+        assert verdict.get_attribute("data-clean") == "true", details
+        assert "audit clean" in verdict.text_content()
+        ids = [c.get_attribute("data-check") for c in checks.all()]
+        assert {"root-manifest", "root-onchain", "reward-onchain", "count-onchain", "proofs",
+                "settled-onchain"} <= set(ids)
+        assert all(c.get_attribute("data-ok") == "true" for c in checks.all())
+        assert epoch["root"] in page.locator("[data-check=root-onchain]").text_content()
+        assert source in page.get_by_test_id("audit-source").text_content()
+
+
+@pytest.mark.settings(settlement_enabled=True)
+def test_webPage_annotatorLabelsIsPaidOnChain_auditClean_requesterSeesQuality(
+        api, browser, chain, token, requester_client, requester_account, tmp_path):
+    rpc_url = chain.provider.uri
+    shot = Screenshots(tmp_path)
+    width, height = IMAGE_SIZE
+    image = data_url(png_with_rectangle(width, height, OBJECT, colour=(40, 120, 70)))
+    projects = {
+        "classification": _create_project(
+            requester_client, "Pets", "What animal is in the text?",
+            {"type": "classification", "labels": ["cat", "dog", "bird"]}, 10**18,
+            [{"id": "pet-1", "data": {"text": "A small dog barks at the postman."}}]),
+        "spans": _create_project(
+            requester_client, "Names and places", "Mark every person (PER) and place (LOC).",
+            {"type": "spans", "labels": ["PER", "LOC"]}, 2 * 10**18,
+            [{"id": "ner-1", "data": {"text": TEXT}}]),
+        "boxes": _create_project(
+            requester_client, "Find the box", "Draw a box around the green rectangle.",
+            {"type": "boxes", "labels": ["rectangle", "other"]}, 3 * 10**18,
+            [{"id": "img-1", "data": {"image": image, "width": width, "height": height}}]),
+    }
+
+    context = _wallet_context(browser, rpc_url, ANNOTATOR, "Test wallet (anvil #9)", "anvil")
+    page = context.new_page()
+    watch = _open(page, api.url)
+    token_value = _connect_and_sign_in(page, ANNOTATOR)
+    expect(page.get_by_test_id("wallet-chain")).to_have_attribute("data-chain-id", str(chain.chain_id))
+    me = api.client(token_value)
+    shot(page, "01-signed-in")
+
+    # Classification.
+    _take_task(page, projects["classification"])
+    page.get_by_test_id("choice-dog").check()
+    shot(page, "02-label-classification")
+    # A label changed after signing (here, on its way to the server) is refused: the page shows the
+    # server's reason and field, and keeps the task so the annotator can sign again.
+    refusals: list[dict] = []
+
+    def tamper(route) -> None:
+        body = route.request.post_data_json
+        response = route.fetch(post_data=json.dumps({**body, "payload": {"label": "cat"}}))
+        refusals.append({"status": response.status, **response.json()})
+        route.fulfill(response=response)
+
+    page.route("**/submissions", tamper)
+    page.get_by_test_id("submit-label").click()
+    expect(page.get_by_test_id("task-error")).to_be_visible()
+    page.unroute("**/submissions")
+    (refusal,) = refusals
+    assert 400 <= refusal["status"] < 500 and refusal["field"], refusal
+    assert page.get_by_test_id("task-error").text_content() == \
+        f"Not accepted: {refusal['detail']} (field: {refusal['field']})"
+    assert me.get("/me/submissions").json() == []
+    first = _submit(page, me, {"label": "dog"})
+    # overlap 1: the one task is complete, so the page has nothing more to offer, as the API says.
+    page.get_by_test_id("result-next-task").click()
+    expect(page.get_by_test_id("no-task")).to_be_visible()
+    assert me.get("/tasks/next", params={"project_id": projects["classification"]["id"]}).status_code == 204
+
+    # Text spans, selected by double-clicking words after an emoji: offsets are code points.
+    _take_task(page, projects["spans"])
+    for word, label in SPANS:
+        page.get_by_test_id("span-label").select_option(label)
+        _select_word(page, word)
+        page.get_by_test_id("add-span").click()
+    expect(page.get_by_test_id("span-item")).to_have_count(len(SPANS))
+    expected_spans = sorted(({"start": TEXT.index(w), "end": TEXT.index(w) + len(w), "label": lab} for w, lab in SPANS),
+                            key=lambda s: s["start"])
+    shot(page, "03-label-spans")
+    _submit(page, me, {"spans": expected_spans})
+
+    # Image boxes: drag a rectangle a little outside the object, in screen pixels.
+    _take_task(page, projects["boxes"])
+    page.get_by_test_id("box-label").select_option("rectangle")
+    image = page.get_by_test_id("box-image")
+    expect(image).to_be_visible()
+    page.wait_for_function("document.querySelector('[data-testid=box-image]').complete")
+    frame = image.bounding_box()
+    scale = frame["width"] / width
+    x, y, w, h = OBJECT
+    start = (frame["x"] + (x - 2) * scale, frame["y"] + (y - 2) * scale)
+    end = (frame["x"] + (x + w + 2) * scale, frame["y"] + (y + h + 2) * scale)
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(*end, steps=8)
+    page.mouse.up()
+    expect(page.get_by_test_id("box-item")).to_have_count(1)
+    shot(page, "04-label-boxes")
+    record = _submit(page, me)
+    (box,) = json.loads(page.get_by_test_id("submitted-payload").text_content())["boxes"]
+    assert box["label"] == "rectangle" and all(isinstance(box[k], int) for k in "xywh")
+    corners = (box["x"], box["y"], box["x"] + box["w"], box["y"] + box["h"])
+    assert all(abs(got - want) <= 1 for got, want in zip(corners, (x - 2, y - 2, x + w + 2, y + h + 2))), box
+    assert record["project_id"] == projects["boxes"]["id"]
+
+    # My work: the page polls until every submission is accepted and its epoch settled on-chain.
+    page.get_by_test_id("tab-work").click()
+    page.wait_for_function("""() => {
+        const rows = [...document.querySelectorAll('[data-testid=submission-row]')];
+        const epochs = [...document.querySelectorAll('[data-testid=epoch-reward-row]')];
+        const balance = document.getElementById('token-balance').dataset.raw;
+        return rows.length === 3 && rows.every((r) => r.dataset.status === 'accepted' && r.dataset.epochId)
+            && epochs.length > 0 && epochs.every((e) => e.dataset.status === 'settled' && e.dataset.txHashes)
+            && balance !== undefined && balance === document.getElementById('rewards-settled').dataset.raw
+            && document.getElementById('work-polling').hidden;
+    }""", timeout=SETTLE_TIMEOUT_MS)
+    rewards = me.get("/me/rewards").json()
+    submissions = me.get("/me/submissions").json()
+    balance = token.balanceOf(ANNOTATOR)
+    assert page.get_by_test_id("token-balance").get_attribute("data-raw") == str(balance) == rewards["settled"]
+    assert balance == sum(int(s["reward"]) for s in submissions) > 0
+    assert page.get_by_test_id("rewards-pending").get_attribute("data-raw") == rewards["pending"] == "0"
+    symbol = token.symbol()
+    assert symbol in page.get_by_test_id("token-balance").text_content()
+    rows = page.get_by_test_id("submission-row")
+    assert [(r.get_attribute("data-submission-id"), r.get_attribute("data-status"), r.get_attribute("data-reward"),
+             r.get_attribute("data-epoch-id")) for r in rows.all()] == \
+        [(str(s["id"]), s["status"], s["reward"], str(s["epoch_id"])) for s in submissions]
+    epoch_rows = page.get_by_test_id("epoch-reward-row")
+    assert [(r.get_attribute("data-epoch-id"), r.get_attribute("data-amount"), r.get_attribute("data-tx-hashes"))
+            for r in epoch_rows.all()] == \
+        [(str(e["epoch_id"]), e["amount"], ",".join(e["tx_hashes"])) for e in rewards["epochs"]]
+    assert first["id"] in {s["id"] for s in submissions}
+    shot(page, "05-my-work")
+
+    # Audit every epoch from the browser, reading the chain through the wallet.
+    epochs = me.get("/epochs").json()
+    assert epochs and all(e["status"] == "settled" for e in epochs)
+    _audit_all(page, epochs, "your wallet")
+    shot(page, "06-audit")
+    watch.check(api.url, rpc_url)
+    context.close()
+
+    # The requester: before connecting, the audit reads the chain through the service's public
+    # RPC; then the requester signs in (personal_sign with their key, in Python) and sees stats
+    # and the quality summary of each project.
+    requester = to_checksum_address(requester_account.address)
+
+    def sign_as_requester(message_hex: str, address: str) -> str:
+        assert address.lower() == requester.lower()
+        return "0x" + bytes(requester_account.sign_message(encode_defunct(hexstr=message_hex)).signature).hex()
+
+    context = _wallet_context(browser, rpc_url, requester, "Test wallet (requester)", "python")
+    context.expose_function("labelshareTestSign", sign_as_requester)
+    page = context.new_page()
+    # Opened under another host name than the service's SIWE domain, the page says where to go.
+    other_host = api.url.replace("127.0.0.1", "localhost")
+    _open(page, other_host)
+    expect(page.get_by_test_id("boot-error")).to_contain_text(f"only for {api.app.state.settings.siwe_domain}")
+    watch = _open(page, api.url)
+    _audit_all(page, epochs, "public RPC")
+    _connect_and_sign_in(page, requester)
+    expect(page.get_by_test_id("session-role")).to_have_text("(requester)")
+    page.get_by_test_id("tab-requester").click()
+    cards = page.get_by_test_id("requester-project")
+    expect(cards).to_have_count(len(projects))
+    for project in projects.values():
+        card = page.locator(f"[data-testid=requester-project][data-project-id='{project['id']}']")
+        stats = requester_client.get(f"/projects/{project['id']}/stats").json()
+        shown = card.get_by_test_id("project-stats")
+        assert (shown.get_attribute("data-tasks"), shown.get_attribute("data-tasks-complete"),
+                shown.get_attribute("data-accepted"), shown.get_attribute("data-annotators")) == \
+            (str(stats["tasks"]), str(stats["tasks_complete"]), str(stats["accepted"]), str(stats["annotators"]))
+        quality = requester_client.get(f"/projects/{project['id']}/quality")
+        assert quality.status_code == 200, quality.text
+        expect(card.get_by_test_id("quality-table")).to_be_visible()
+        rows = card.get_by_test_id("quality-row").all()
+        assert [(r.get_attribute("data-address"), r.get_attribute("data-accepted")) for r in rows] == \
+            [(a["address"], str(a["accepted"])) for a in quality.json()["annotators"]]
+    assert ANNOTATOR in {r.get_attribute("data-address") for r in page.get_by_test_id("quality-row").all()}
+    shot(page, "07-requester")
+    watch.check(api.url, rpc_url)
+    context.close()
