@@ -225,28 +225,58 @@ contract LabelLedger is ILabelLedger, AccessControl, Pausable, EIP712 {
         emit EpochOpened(epochId, header.root, header.annotations, header.totalReward, header.chunkCount);
     }
 
-    /// @dev Checks and mints every payout of a chunk; returns its annotation and reward sums.
+    /// @dev Checks every payout of a chunk and mints them in one call to the token; returns the
+    /// chunk's annotation and reward sums. Payouts are sorted by (annotator, project), so the
+    /// project's rate and domain are read once per run of the same project, not once per payout.
     function _pay(uint256 epochId, Payout[] calldata payouts)
         private
         returns (uint256 annotations, uint256 minted)
     {
         uint256 multiplierBps = _maxRewardMultiplierBps;
+        address[] memory recipients = new address[](payouts.length);
+        uint256[] memory amounts = new uint256[](payouts.length);
+        uint256 paid;
+        uint256 projectId;
+        bytes32 domain;
+        uint256 rewardPerLabel;
         for (uint256 i = 0; i < payouts.length; ++i) {
             Payout calldata p = payouts[i];
-            if (p.annotator == address(0)) revert LedgerZeroAddress();
-            if (p.annotations == 0) revert LedgerEmptyPayout(p.annotator, p.projectId);
-            Project storage proj = _existingProject(p.projectId);
-            bytes32 domain = proj.domain;
-            if (domain != GENERAL_DOMAIN && _qualifications[p.annotator][domain] == 0) {
-                revert LedgerAnnotatorNotQualified(p.annotator, p.projectId, domain);
+            if (i == 0 || p.projectId != projectId) {
+                Project storage proj = _existingProject(p.projectId);
+                (projectId, domain, rewardPerLabel) = (p.projectId, proj.domain, proj.rewardPerLabel);
             }
-            uint256 maxAmount = uint256(p.annotations) * proj.rewardPerLabel * multiplierBps / _BPS;
-            if (p.amount > maxAmount) revert LedgerPayoutAboveRate(p.annotator, p.projectId, p.amount, maxAmount);
+            _checkPayout(p, domain, rewardPerLabel, multiplierBps);
             annotations += p.annotations;
             minted += p.amount;
             emit AnnotatorRewarded(epochId, p.projectId, p.annotator, p.annotations, p.amount);
-            if (p.amount != 0) _token.mint(p.annotator, p.amount);
+            if (p.amount != 0) {
+                recipients[paid] = p.annotator;
+                amounts[paid] = p.amount;
+                ++paid;
+            }
         }
+        if (paid == 0) return (annotations, minted);
+        // Zero-amount payouts mint nothing: trim both arrays to the `paid` entries in place.
+        assembly ("memory-safe") {
+            mstore(recipients, paid)
+            mstore(amounts, paid)
+        }
+        _token.mintBatch(recipients, amounts);
+    }
+
+    /// @dev Reverts unless `p` pays a real annotator, for some annotations, qualified in the
+    /// project's domain, at most `multiplierBps` of the project's rate.
+    function _checkPayout(Payout calldata p, bytes32 domain, uint256 rewardPerLabel, uint256 multiplierBps)
+        private
+        view
+    {
+        if (p.annotator == address(0)) revert LedgerZeroAddress();
+        if (p.annotations == 0) revert LedgerEmptyPayout(p.annotator, p.projectId);
+        if (domain != GENERAL_DOMAIN && _qualifications[p.annotator][domain] == 0) {
+            revert LedgerAnnotatorNotQualified(p.annotator, p.projectId, domain);
+        }
+        uint256 maxAmount = uint256(p.annotations) * rewardPerLabel * multiplierBps / _BPS;
+        if (p.amount > maxAmount) revert LedgerPayoutAboveRate(p.annotator, p.projectId, p.amount, maxAmount);
     }
 
     // ------------------------------------------------------------------- admin

@@ -56,6 +56,15 @@ contract RewardToken is IRewardToken, ERC20, ERC20Permit, ERC20Capped, ERC20Paus
     }
 
     /// @inheritdoc IRewardToken
+    function mintBatch(address[] calldata to, uint256[] calldata amounts) external {
+        if (msg.sender != _minter) revert RewardTokenUnauthorizedMinter(msg.sender);
+        if (to.length != amounts.length) revert RewardTokenLengthMismatch(to.length, amounts.length);
+        for (uint256 i = 0; i < to.length; ++i) {
+            _mint(to[i], amounts[i]);
+        }
+    }
+
+    /// @inheritdoc IRewardToken
     function pause() external onlyRole(PAUSER_ROLE) {
         _pause();
     }

@@ -331,7 +331,8 @@ def test_settle_mintsPlannedRewardsAndRecordsEpoch(ledger, token, verifier, gene
 
     total, count = plan.total_reward, len(plan.annotations)
     assert [e.event_name for e in receipt.events] == (
-        ["EpochOpened"] + ["AnnotatorRewarded", "Transfer"] * len(payouts) + ["EpochChunkSettled", "EpochSettled"])
+        ["EpochOpened"] + ["AnnotatorRewarded"] * len(payouts) + ["Transfer"] * len(payouts)  # one mintBatch
+        + ["EpochChunkSettled", "EpochSettled"])
     assert event_args(receipt, ledger.EpochOpened) == [
         {"epochId": 1, "root": plan.root, "annotations": count, "totalReward": total, "chunkCount": 1}]
     assert event_args(receipt, ledger.AnnotatorRewarded) == [

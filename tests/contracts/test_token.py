@@ -96,6 +96,49 @@ def test_mint_happensOnlyThroughSettlement(token, ledger, pay, annotators):
     assert token.balanceOf(annotators[0].address) == token.totalSupply() == 3 * REWARD
 
 
+@pytest.mark.parametrize("caller", ["stranger", "admin", "verifier", "guardian"])
+def test_mintBatch_revertsIfCallerNotLedger(token, reverts, request, caller):
+    account = request.getfixturevalue(caller)
+    with reverts(token.RewardTokenUnauthorizedMinter, caller=account.address):
+        token.mintBatch([account.address], [1], sender=account)
+
+
+@pytest.fixture
+def eoa_minted(project, deployer, stranger, guardian):
+    """A token whose minter is a plain account (``stranger``), to reach mintBatch's own checks."""
+    return deployer.deploy(project.RewardToken, "T", "T", 10 * REWARD, stranger.address, deployer.address,
+                           guardian.address)
+
+
+def test_mintBatch_mintsEachAmount(eoa_minted, stranger, annotators):
+    receipt = eoa_minted.mintBatch([annotators[0].address, annotators[1].address], [REWARD, 2 * REWARD],
+                                   sender=stranger)
+    assert [eoa_minted.balanceOf(a.address) for a in annotators[:2]] == [REWARD, 2 * REWARD]
+    assert eoa_minted.totalSupply() == 3 * REWARD
+    assert [(e.to, e.value) for e in receipt.decode_logs(eoa_minted.Transfer)] == [
+        (annotators[0].address, REWARD), (annotators[1].address, 2 * REWARD)]
+
+
+def test_mintBatch_revertsIfLengthsDiffer(eoa_minted, stranger, annotators, reverts):
+    with reverts(eoa_minted.RewardTokenLengthMismatch, recipients=2, amounts=1):
+        eoa_minted.mintBatch([annotators[0].address, annotators[1].address], [REWARD], sender=stranger)
+    assert eoa_minted.totalSupply() == 0
+
+
+def test_settle_mintsOnlyNonZeroPayouts_inOneBatch(token, ledger, verifier, create_project, annotators):
+    project_id = create_project()
+    supply = token.totalSupply()
+    before = [token.balanceOf(a.address) for a in annotators]
+    payouts = [(annotators[0].address, project_id, REWARD), (annotators[1].address, project_id, 0),
+               (annotators[2].address, project_id, 2 * REWARD)]
+    tuples = [(address, pid, 1, amount) for address, pid, amount in payouts]
+    header = (keccak(text="zero"), 3, 3 * REWARD, 1)
+    receipt = ledger.settle(ledger.nextEpochId(), header, 0, tuples, sender=verifier)
+    assert [e.value for e in receipt.decode_logs(token.Transfer)] == [REWARD, 2 * REWARD]
+    assert [token.balanceOf(a.address) - b for a, b in zip(annotators, before, strict=True)] == [REWARD, 0, 2 * REWARD]
+    assert token.totalSupply() == supply + 3 * REWARD
+
+
 # ---------------------------------------------------------------------------------- cap
 
 
