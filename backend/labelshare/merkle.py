@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from eth_utils import keccak
+# eth-hash's keccak takes bytes only: none of eth_utils' conversions on the hot path.
+from eth_hash.auto import keccak
 
 __all__ = ["MerkleTree", "hash_pair", "verify_proof"]
 

@@ -34,6 +34,7 @@ from labelshare.quality import Reviewer
 __all__ = ["Settler", "SettlementWorker"]
 
 log = logging.getLogger(__name__)
+_UPDATE_BATCH = 10_000
 
 
 class Settler:
@@ -86,8 +87,10 @@ class Settler:
             if session.get(Epoch, epoch_id) is not None:
                 raise ChainError(f"epoch {epoch_id} exists in the database but not on the ledger; "
                                  "is another backend settling on this ledger?")
+            # Plain columns, not ORM objects: an epoch can hold 100,000 annotations.
             rows = session.execute(
-                select(Submission, Task.task_key, Project.domain)
+                select(Submission.id, Submission.annotator, Submission.project_id, Submission.label_hash,
+                       Submission.reward, Task.task_key, Project.domain)
                 .join(Task, Submission.task_id == Task.id).join(Project, Submission.project_id == Project.id)
                 .where(Submission.status == "accepted", Submission.epoch_id.is_(None))
                 .order_by(Submission.id)
@@ -96,29 +99,30 @@ class Settler:
             ).all()
             chosen, total = [], 0
             qualified: dict[tuple[str, str], bool] = {}
-            for submission, task_key, domain in rows:
-                if total + submission.reward > mint_cap:
+            for row in rows:
+                if total + row.reward > mint_cap:
                     break  # the rest waits for the next epoch
-                if domain != GENERAL:
-                    key = (submission.annotator, domain)
+                if row.domain != GENERAL:
+                    key = (row.annotator, row.domain)
                     if key not in qualified:
                         qualified[key] = self.chain.ledger.functions.isQualified(
-                            submission.annotator, domain_id(domain)).call()
+                            row.annotator, domain_id(row.domain)).call()
                     if not qualified[key]:
                         log.warning("submission %s waits: %s is not qualified in %s on-chain",
-                                    submission.id, submission.annotator, domain)
+                                    row.id, row.annotator, row.domain)
                         continue
-                chosen.append((submission, task_key))
-                total += submission.reward
+                chosen.append(row)
+                total += row.reward
             if not chosen:
                 return None
             annotations = [
-                AcceptedAnnotation(s.annotator, s.project_id, bytes.fromhex(key[2:]), bytes.fromhex(s.label_hash[2:]),
-                                   s.reward)
-                for s, key in chosen
+                AcceptedAnnotation(r.annotator, r.project_id, bytes.fromhex(r.task_key[2:]),
+                                   bytes.fromhex(r.label_hash[2:]), r.reward)
+                for r in chosen
             ]
             plan = plan_epoch(epoch_id, annotations, self.settings.payouts_per_chunk)
-            manifest = build_manifest(plan, self.chain.chain_id, self.chain.ledger.address, [s.id for s, _ in chosen])
+            ids = [r.id for r in chosen]
+            manifest = build_manifest(plan, self.chain.chain_id, self.chain.ledger.address, ids)
             digest = self.manifests.write(manifest)  # before anything reaches the chain
             session.add(Epoch(
                 id=epoch_id, status="settling", root="0x" + plan.root.hex(), annotation_count=len(annotations),
@@ -128,8 +132,10 @@ class Settler:
             for index, chunk in enumerate(plan.chunks):
                 session.add(EpochChunk(epoch_id=epoch_id, chunk_index=index,
                                        payouts=[[p.annotator, p.project_id, p.annotations, str(p.amount)] for p in chunk]))
-            session.execute(update(Submission).where(Submission.id.in_([s.id for s, _ in chosen]))
-                            .values(epoch_id=epoch_id))
+            # In batches: databases bound the parameters of one statement (PostgreSQL: 65,535).
+            for first in range(0, len(ids), _UPDATE_BATCH):
+                session.execute(update(Submission).where(Submission.id.in_(ids[first:first + _UPDATE_BATCH]))
+                                .values(epoch_id=epoch_id))
         log.info("epoch %s closed: %s annotations, %s reward, %s chunk(s), root 0x%s",
                  epoch_id, len(annotations), plan.total_reward, len(plan.chunks), plan.root.hex())
         return epoch_id
