@@ -13,7 +13,7 @@ export SOLCX_BINARY_PATH := $(CURDIR)/.solcx
 # Keep Ape's package cache inside the project, so a fresh clone is self-contained.
 export APE_DATA_FOLDER := $(CURDIR)/.ape
 
-.PHONY: setup browser compile up run chain api stop test gas evaluate simulate screenshots env clean
+.PHONY: setup browser compile up run chain api stop test gas bench evaluate simulate screenshots env clean
 
 WEB_DIR := backend/labelshare/web
 WEB_SRC := $(wildcard $(WEB_DIR)/src/*.js $(WEB_DIR)/src/*/*.js)
@@ -116,6 +116,15 @@ simulate: up
 gas: compile
 	@mkdir -p docs
 	ape test tests/gas -q -p no:logging --gas | tee docs/gas-report.txt
+
+# Benchmarks, not tests: gas, API load, settlement at scale; each part writes .bench/<part>.json,
+# the report merges them into docs/benchmarks.{json,md} with the machine they ran on.
+bench: compile
+	@mkdir -p .bench
+	ape run bench_gas --network ethereum:local:foundry
+	python -m benchmarks.api_load --out .bench/api.json
+	python -m benchmarks.settlement --out .bench/settlement.json
+	python -m benchmarks.report --parts .bench --out docs
 
 # Re-runs the browser test, saving its screenshots of the web page into docs/screenshots/.
 screenshots: compile
