@@ -137,3 +137,19 @@ env:
 
 clean: stop
 	rm -rf .build .ape .run .deps contracts/.cache deployments/ethereum-local.json
+
+# Static analysis: slither in its own virtual environment (.tools/slither, pinned by
+# tools/slither/requirements.txt; its eth-abi/eth-utils 6 conflict with eth-ape's pins) over every
+# contract in contracts/, compiled by the solc-js adapter with slither.config.json. Writes
+# $(SLITHER_OUT)/slither.{json,md}; fails on a high or medium finding not disabled with a reason.
+.PHONY: slither
+SLITHER_VENV := .tools/slither
+SLITHER_OUT ?= docs
+
+$(SLITHER_VENV)/.installed: tools/slither/requirements.txt
+	@test -x $(SLITHER_VENV)/bin/python || $(PYTHON) -m venv $(SLITHER_VENV)
+	$(SLITHER_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/slither/requirements.txt
+	@touch $@
+
+slither: $(SLITHER_VENV)/.installed node_modules/.installed .deps/openzeppelin-contracts.stamp
+	$(SLITHER_VENV)/bin/python tools/slither/run.py --out $(SLITHER_OUT)

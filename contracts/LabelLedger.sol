@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+// slither-disable-next-line pragma -- the other ranges are OpenZeppelin 5.7's own; every build compiles with solc 0.8.30
 pragma solidity ^0.8.24;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
@@ -186,6 +187,7 @@ contract LabelLedger is ILabelLedger, AccessControl, Pausable, EIP712 {
         if (_settledChunks.get(key)) revert LedgerChunkAlreadySettled(epochId, chunkIndex);
         _settledChunks.set(key);
 
+        // slither-disable-next-line reentrancy-no-eth,reentrancy-events -- the one call is the immutable RewardToken's mint, which calls nothing
         (uint256 annotations, uint256 minted) = _pay(epochId, payouts);
 
         uint256 settledAnnotations = e.settledAnnotations + annotations;
@@ -211,6 +213,7 @@ contract LabelLedger is ILabelLedger, AccessControl, Pausable, EIP712 {
         if (header.totalReward > _epochMintCap) {
             revert LedgerEpochMintCapExceeded(epochId, header.totalReward, _epochMintCap);
         }
+        // slither-disable-next-line timestamp -- only paces epoch openings; a few seconds of validator skew cannot matter
         if (_lastEpochOpenedAt != 0) {
             uint256 earliest = uint256(_lastEpochOpenedAt) + _minEpochInterval;
             if (block.timestamp < earliest) revert LedgerEpochTooSoon(epochId, earliest);
@@ -257,6 +260,7 @@ contract LabelLedger is ILabelLedger, AccessControl, Pausable, EIP712 {
         }
         if (paid == 0) return (annotations, minted);
         // Zero-amount payouts mint nothing: trim both arrays to the `paid` entries in place.
+        // slither-disable-next-line assembly -- lowers the lengths of two arrays allocated above; never raises them
         assembly ("memory-safe") {
             mstore(recipients, paid)
             mstore(amounts, paid)

@@ -3,12 +3,16 @@ every step against a ghost model kept in Python; and a chain-free property test 
 
 The machine creates general and specialist projects, grants and revokes qualifications, settles
 random epochs (all at once, or some chunks now and the rest later, in any order), pauses and
-unpauses the ledger and the token, and tries things that must fail: settling a settled epoch or a
-settled chunk, settling as a non-verifier, paying above the rate or an unqualified annotator,
-a wrong header, an out-of-order epoch, minting on the token directly, granting or revoking roles
-without the admin role. The model predicts the outcome of every attempt — including the exact
-custom error and its arguments — so a failed attempt must revert with that error, and every
-invariant then checks that it changed nothing.
+unpauses the ledger and the token (and, while either is paused, keeps trying to settle), and tries
+things that must fail: settling a settled epoch or a settled chunk, settling as a non-verifier,
+paying above the rate or an unqualified annotator, a wrong header, an out-of-order epoch, minting on
+the token directly, granting or revoking roles without the admin role. The model predicts the
+outcome of every attempt — including the exact custom error and its arguments — so a failed attempt
+must revert with that error, and every invariant then checks that it changed nothing. Invariants:
+total supply equals the sum of settled rewards; balances and AnnotatorRewarded events agree; no
+epoch or chunk settles twice; only the ledger mints; role holders never change; while the ledger or
+the token is paused, supply does not move. (test_invariants.py adds permits, and role changes
+through the timelock.)
 
 Runs are kept short for a 2-core machine (15 examples of up to 12 steps). For a deeper run:
 
@@ -17,7 +21,7 @@ Runs are kept short for a 2-core machine (15 examples of up to 12 steps). For a 
 (``LABELSHARE_PROPERTY_EXAMPLES`` also scales the chain-free ``plan_epoch`` test, 10 examples per unit.)
 With ``-s`` the run prints how many attempts ended in each outcome. Hypothesis keeps no example
 database (nothing is written into the tree): a shrunk failure is kept as a replay test, a fixed
-program for the machine like the two below it. Invariant reads go to anvil as one batched
+program for the machine like the three below it. Invariant reads go to anvil as one batched
 JSON-RPC request per step, because one Ape call per read would make each step cost seconds.
 
 ``test_is_chunk_settled_false_for_epochs_never_opened`` is the regression test of a bug these tests
@@ -219,6 +223,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.levels: dict[tuple[str, bytes], int] = {}
         self.paused = False
         self.token_paused = False
+        self.frozen_supply: int | None = None  # total supply when the current pause began
         self.epochs: dict[int, GhostEpoch] = {}
         self.base_balances = {a: base[("balance", a)] for a in self.watched}
         self.balances = dict(self.base_balances)
@@ -307,9 +312,13 @@ class LedgerMachine(RuleBasedStateMachine):
         if expected is not None:
             with reverts(expected.error, **expected.inputs):
                 self.ledger.settle(*args, sender=sender)
+            if self.paused or self.token_paused:
+                OUTCOMES["settle refused while paused"] += 1
             return expected
         receipt = self.ledger.settle(*args, sender=sender)
         OUTCOMES["settled a chunk"] += 1
+        assert not self.paused, "a settle went through while the ledger was paused"
+        assert not (self.token_paused and any(p.amount for p in payouts)), "minted while the token was paused"
         ghost = self.epochs.get(epoch_id)
         if ghost is None:
             assert chunks is not None and len(chunks) == header[3]
@@ -569,6 +578,36 @@ class LedgerMachine(RuleBasedStateMachine):
             self.token_paused = pause
         else:
             self.paused = pause
+        if not (self.paused or self.token_paused):
+            self.frozen_supply = None
+        elif self.frozen_supply is None:
+            self.frozen_supply = self.base_supply + self.minted
+
+    @rule(on_token=st.booleans())
+    def guardian_toggles_pause(self, on_token):
+        """The guardian pauses what is running or unpauses what is paused, so pauses interleave with settles."""
+        paused = self.token_paused if on_token else self.paused
+        self.set_paused(pause=not paused, by_guardian=True, on_token=on_token)
+
+    @precondition(lambda self: self.paused or self.token_paused)
+    @rule(entries=st.lists(st.tuples(st.integers(0, len(POOL) - 1), st.integers(0, 7), st.integers(0, 1000)),
+                           min_size=1, max_size=4), pending=st.booleans(), pick=st.integers(0, 2**16))
+    def settle_while_paused(self, entries, pending, pick):
+        """While the ledger is paused every settle reverts; while only the token is, every chunk that
+        pays anything reverts (a chunk paying nothing may settle: it mints nothing)."""
+        if pending and self.open_chunks():
+            epoch_id, index = self.open_chunks()[pick % len(self.open_chunks())]
+            ghost = self.epochs[epoch_id]
+            attempt = (epoch_id, ghost.header, index, ghost.chunks[index])
+        else:
+            annotations = self.build_annotations(entries) or [self.annotation(POOL[0], min(self.projects), 0)]
+            plan = plan_epoch(self.next_epoch, annotations)
+            attempt = (plan.epoch_id, plan.header, 0, plan.chunks[0], plan.chunks)
+        expected = self.attempt_settle("verifier", *attempt)
+        if self.paused:
+            assert expected is not None and expected.error is self.ledger.EnforcedPause, expected
+        else:
+            assert expected is not None or not any(p.amount for p in attempt[3]), expected
 
     # ------------------------------------------------------------- invariants
 
@@ -649,6 +688,13 @@ class LedgerMachine(RuleBasedStateMachine):
                     assert view[("chunk", e, i)] is (i in ghost.settled_chunks), (e, i)
 
     @invariant()
+    def paused_means_no_mint(self):
+        """While the ledger or the token is paused, total supply stays what it was when the pause began."""
+        if self.frozen_supply is not None:
+            assert self.view()["supply"] == self.frozen_supply
+            assert self.base_supply + self.minted == self.frozen_supply
+
+    @invariant()
     def token_minter_is_ledger(self):
         """The token's only minter is the ledger."""
         assert to_checksum_address(self.view()["minter"]) == self.ledger.address
@@ -724,7 +770,7 @@ def test_ledger_rules_preserve_invariants(protocol_handle):
 # (`state = LedgerMachine(); state.rule(...); ...`), with every invariant checked after each step.
 
 INVARIANTS = ("supply_equals_settled_rewards", "balances_match_ghost", "epochs_match_ghost", "token_minter_is_ledger",
-              "roles_are_not_escalated", "qualifications_and_pause_match_ghost")
+              "roles_are_not_escalated", "qualifications_and_pause_match_ghost", "paused_means_no_mint")
 
 
 @contextmanager
@@ -786,6 +832,25 @@ def test_settle_while_token_paused_mints_nothing(protocol_handle):
         state.settle_pending_chunk(pick=0)
         check(state)
         assert not state.open_chunks()
+
+
+def test_paused_ledger_refuses_every_settle(protocol_handle):
+    with replay(protocol_handle) as state:
+        state.start(general_reward=9, specialist=SPECIALISTS[0], specialist_reward=9, payees=[0, 2],
+                    reward_permille=700)
+        supply = state.view()["supply"]
+        state.set_paused(pause=True, by_guardian=True, on_token=False)
+        check(state)
+        # The pending chunk of the first epoch, a new epoch paying something, a new epoch paying nothing.
+        state.settle_while_paused(entries=[(1, 0, 1000)], pending=True, pick=0)
+        state.settle_while_paused(entries=[(1, 0, 1000)], pending=False, pick=0)
+        state.settle_while_paused(entries=[(3, 0, 0)], pending=False, pick=0)
+        check(state)
+        assert state.view()["supply"] == supply and state.open_chunks()
+        state.set_paused(pause=False, by_guardian=True, on_token=False)
+        state.settle_pending_chunk(pick=0)
+        check(state)
+        assert state.view()["supply"] > supply and state.frozen_supply is None
 
 
 def pending_chunk(state: LedgerMachine) -> tuple:
