@@ -122,7 +122,7 @@ gas: compile
 bench: compile
 	@mkdir -p .bench
 	ape run bench_gas --network ethereum:local:foundry
-	python -m benchmarks.api_load --out .bench/api.json
+	python -m benchmarks.api_load --profile --out .bench/api.json
 	python -m benchmarks.settlement --out .bench/settlement.json
 	python -m benchmarks.report --parts .bench --out docs
 

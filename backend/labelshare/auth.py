@@ -2,12 +2,19 @@
 
 A nonce is single-use (consumed by a conditional UPDATE, so two concurrent sign-ins with the same
 nonce cannot both succeed, on any number of API processes). A session token is random; only its
-sha256 is stored."""
+sha256 is stored.
+
+A session row is written once, at sign-in, and never changed or deleted before it expires, so a
+token already checked against the database is trusted from ``SessionCache`` (per process) until
+the sooner of its expiry and ``SessionCache.ttl`` seconds: the hot path (every signed request)
+skips a database transaction. Revoking sessions, should it be added, must clear the caches."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -21,7 +28,7 @@ from labelshare.config import Settings
 from labelshare.db.models import AuthNonce, AuthSession, utcnow
 from labelshare.errors import Forbidden, InvalidInput, InvalidSignature, Unauthenticated, WrongDomain
 
-__all__ = ["SignedIn", "authenticate", "issue_nonce", "sign_in"]
+__all__ = ["SessionCache", "SignedIn", "authenticate", "issue_nonce", "sign_in"]
 
 
 @dataclass(frozen=True)
@@ -86,11 +93,49 @@ def sign_in(session: Session, settings: Settings, chain_id: int, message: str, s
     return SignedIn(token, parsed.address, expires_at)
 
 
-def authenticate(session: Session, token: str | None) -> str:
-    """The address of a live session token; Unauthenticated otherwise."""
+def require_token(token: str | None) -> str:
     if not token:
         raise Unauthenticated("sign in first: send 'Authorization: Bearer <token>'")
+    return token
+
+
+def authenticate(session: Session, token: str | None, cache: SessionCache | None = None) -> str:
+    """The address of a live session token; Unauthenticated otherwise. A live session is
+    remembered in ``cache``."""
+    token = require_token(token)
     record = session.get(AuthSession, _token_hash(token))
     if record is None or record.expires_at <= utcnow():
         raise Unauthenticated("session is unknown or expired: sign in again")
+    if cache is not None:
+        cache.put(token, record.address, record.expires_at)
     return record.address
+
+
+class SessionCache:
+    """Live sessions this process has checked: token -> address, each kept until the sooner of
+    the session's expiry and ``ttl`` seconds after it was read, at most ``size`` of them."""
+
+    def __init__(self, ttl: float = 60.0, size: int = 100_000) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: dict[str, tuple[str, datetime, float]] = {}
+        self._lock = threading.Lock()
+
+    def address(self, token: str) -> str | None:
+        """The cached address of a live ``token``, or None when it must be read from the database."""
+        key = _token_hash(token)  # only hashes are kept, as in the database
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        address, expires_at, read_at = entry
+        if time.monotonic() - read_at > self.ttl or expires_at <= utcnow():
+            self._entries.pop(key, None)
+            return None
+        return address
+
+    def put(self, token: str, address: str, expires_at: datetime) -> None:
+        with self._lock:
+            if len(self._entries) >= self.size:  # drop the oldest tenth
+                for key in list(self._entries)[: max(1, self.size // 10)]:
+                    self._entries.pop(key, None)
+            self._entries[_token_hash(token)] = (address, expires_at, time.monotonic())

@@ -2,15 +2,17 @@
 hashes (a contract test checks the two agree).
 
 Two ways to get the digest: ``SubmissionDomain.digest`` (type hash and domain separator
-precomputed; the hot path) and ``generic_digest`` (eth-account's generic typed-data encoder, kept
-as the reference and for benchmarks). Recovery goes through eth-keys, which uses coincurve
-(libsecp256k1) when it is installed.
+precomputed, the struct's seven static words packed directly; the hot path) and
+``generic_digest`` (eth-account's generic typed-data encoder, kept as the reference and for
+benchmarks; a property test checks the two agree). Recovery calls coincurve (libsecp256k1), as
+eth-keys does when coincurve is installed, without eth-keys' object layers; it falls back to
+eth-keys if coincurve is missing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from eth_abi import encode
@@ -20,6 +22,11 @@ from eth_keys.exceptions import BadSignature
 from eth_utils import keccak, to_canonical_address, to_checksum_address
 
 from labelshare.errors import InvalidSignature
+
+try:
+    from coincurve import PublicKey as _Secp256k1PublicKey
+except ImportError:  # pragma: no cover - coincurve is a dependency; eth-keys has a pure-Python backend
+    _Secp256k1PublicKey = None
 
 __all__ = ["DOMAIN_NAME", "DOMAIN_VERSION", "Submission", "SubmissionDomain", "generic_digest", "recover_signer"]
 
@@ -71,9 +78,10 @@ class Submission:
         }
 
     def struct_hash(self) -> bytes:
-        return keccak(encode(_STRUCT_TYPES, (
-            _SUBMISSION_TYPEHASH, to_canonical_address(self.annotator), self.project_id, self.task_id,
-            self.label_hash, self.nonce, self.deadline,
+        # abi.encode of seven static words, as eth_abi.encode(_STRUCT_TYPES, ...) writes them.
+        return keccak(b"".join((
+            _SUBMISSION_TYPEHASH, b"\0" * 12 + _canonical_address(self.annotator), _uint256(self.project_id),
+            _bytes32(self.task_id), _bytes32(self.label_hash), _uint256(self.nonce), _uint256(self.deadline),
         )))
 
 
@@ -106,6 +114,28 @@ class SubmissionDomain:
                 "message": submission.message()}
 
 
+@lru_cache(maxsize=65536)
+def _canonical_address(address: str) -> bytes:
+    return to_canonical_address(address)
+
+
+@lru_cache(maxsize=65536)
+def _checksum(address: bytes) -> str:
+    return to_checksum_address(address)
+
+
+def _uint256(value: int) -> bytes:
+    if not 0 <= value < 2**256:
+        raise ValueError(f"{value} is not a uint256")
+    return value.to_bytes(32, "big")
+
+
+def _bytes32(value: bytes) -> bytes:
+    if len(value) > 32:
+        raise ValueError("a bytes32 value has at most 32 bytes")
+    return value.ljust(32, b"\0")  # as abi.encode pads a shorter bytesN
+
+
 def generic_digest(domain: SubmissionDomain, submission: Submission) -> bytes:
     """The digest through eth-account's generic EIP-712 encoder (reference path)."""
     return _hash_eip191_message(encode_typed_data(full_message=domain.typed_data(submission)))
@@ -127,7 +157,11 @@ def recover_signer(digest: bytes, signature: bytes) -> str:
     if s > _HALF_ORDER:
         raise InvalidSignature("signature is not canonical (EIP-2: s must be in the lower half)", field="signature")
     try:
-        public_key = keys.Signature(vrs=(v, r, s)).recover_public_key_from_msg_hash(digest)
+        if _Secp256k1PublicKey is not None:
+            public_key = _Secp256k1PublicKey.from_signature_and_message(signature[:64] + bytes([v]), digest, hasher=None)
+            address = keccak(public_key.format(compressed=False)[1:])[-20:]
+        else:  # pragma: no cover
+            address = keys.Signature(vrs=(v, r, s)).recover_public_key_from_msg_hash(digest).to_canonical_address()
     except (BadSignature, ValueError) as err:
         raise InvalidSignature("signature does not recover to any address", field="signature") from err
-    return public_key.to_checksum_address()
+    return _checksum(address)

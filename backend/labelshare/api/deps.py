@@ -1,14 +1,19 @@
-"""Request dependencies, as ``Annotated`` aliases so route signatures read like sentences."""
+"""Request dependencies, as ``Annotated`` aliases so route signatures read like sentences.
+
+Dependencies that do no I/O are ``async``: FastAPI runs a plain ``def`` dependency on a worker
+thread, and each such hop (a queue, a wake-up, a GIL hand-over) cost more than the work itself.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
-from sqlalchemy.orm import Session
+from fastapi import Depends, FastAPI, Header, Request
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
-from labelshare.auth import authenticate
+from labelshare.auth import SessionCache, authenticate, require_token
 from labelshare.chain import Chain
 from labelshare.config import Settings
 from labelshare.errors import Forbidden
@@ -22,43 +27,67 @@ def _db(request: Request) -> Iterator[Session]:
         yield session
 
 
-def _settings(request: Request) -> Settings:
+async def _sessions(request: Request) -> sessionmaker[Session]:
+    return request.app.state.sessions
+
+
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _chain(request: Request) -> Chain:
+async def _chain(request: Request) -> Chain:
     return request.app.state.chain
 
 
-def _manifests(request: Request) -> ManifestStore:
+async def _manifests(request: Request) -> ManifestStore:
     return request.app.state.manifests
 
 
 SessionDep = Annotated[Session, Depends(_db, scope="function")]
+# For a route that runs its own transaction (``with sessions.begin() as session:``) and so commits
+# on the thread that did the work: a SessionDep commits on a later hop, and on SQLite the write
+# lock is held while that hop waits for the event loop.
+SessionsDep = Annotated[sessionmaker[Session], Depends(_sessions)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 ChainDep = Annotated[Chain, Depends(_chain)]
 ManifestsDep = Annotated[ManifestStore, Depends(_manifests)]
 
 
-def _bearer(authorization: Annotated[str | None, Header()] = None) -> str | None:
+async def _bearer(authorization: Annotated[str | None, Header()] = None) -> str | None:
     if authorization and authorization.lower().startswith("bearer "):
         return authorization[7:].strip()
     return None
 
 
-def _current_address(request: Request, token: Annotated[str | None, Depends(_bearer)]) -> str:
-    # A short read-only transaction of its own, so the session check never holds the write lock.
-    with request.app.state.sessions() as session:
-        return authenticate(session, token)
+def _session_cache(app: FastAPI) -> SessionCache:
+    cache = getattr(app.state, "session_cache", None)
+    if cache is None:
+        cache = app.state.session_cache = SessionCache()
+    return cache
 
 
-def _current_requester(address: Annotated[str, Depends(_current_address)], settings: SettingsDep) -> str:
+def _lookup_session(sessions: sessionmaker[Session], token: str, cache: SessionCache) -> str:
+    # A short read-only transaction of its own, never the request's.
+    with sessions() as session:
+        return authenticate(session, token, cache)
+
+
+async def _current_address(request: Request, token: Annotated[str | None, Depends(_bearer)]) -> str:
+    token = require_token(token)
+    cache = _session_cache(request.app)
+    address = cache.address(token)
+    if address is None:
+        address = await run_in_threadpool(_lookup_session, request.app.state.sessions, token, cache)
+    return address
+
+
+async def _current_requester(address: Annotated[str, Depends(_current_address)], settings: SettingsDep) -> str:
     if address.lower() not in settings.requester_addresses:
         raise Forbidden(f"{address} is not a requester")
     return address
 
 
-def _current_admin(address: Annotated[str, Depends(_current_address)], settings: SettingsDep) -> str:
+async def _current_admin(address: Annotated[str, Depends(_current_address)], settings: SettingsDep) -> str:
     if address.lower() not in settings.admin_addresses:
         raise Forbidden(f"{address} is not an admin")
     return address

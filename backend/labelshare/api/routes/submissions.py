@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from labelshare.api.deps import ChainDep, CurrentAnnotator, SessionDep, SettingsDep
+from labelshare.api.deps import ChainDep, CurrentAnnotator, SessionsDep, SettingsDep
 from labelshare.api.schemas import SubmissionOut
 from labelshare.db.models import Submission, Task
 from labelshare.submissions import SubmissionIn, submit
@@ -16,10 +16,13 @@ def submission_out(s: Submission, task_key: str) -> SubmissionOut:
 
 
 @router.post("", response_model=SubmissionOut, status_code=201)
-def create(body: SubmissionIn, annotator: CurrentAnnotator, session: SessionDep, chain: ChainDep,
+def create(body: SubmissionIn, annotator: CurrentAnnotator, sessions: SessionsDep, chain: ChainDep,
            settings: SettingsDep) -> SubmissionOut:
     """Submits a label with the annotator's EIP-712 signature. Rejected submissions store nothing."""
-    record = submit(session, chain, settings, annotator, body)
-    task = session.get(Task, record.task_id)
-    assert task is not None
-    return submission_out(record, task.task_key)
+    # One transaction, committed on this thread before the response is built (see SessionsDep).
+    with sessions.begin() as session:
+        record = submit(session, chain, settings, annotator, body)
+        task = session.get(Task, record.task_id)  # in the session already: no query
+        assert task is not None
+        task_key = task.task_key
+    return submission_out(record, task_key)
