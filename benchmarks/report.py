@@ -70,13 +70,14 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {t['name']} | {t['measured']} | {'yes' if t['met'] else '**no**'} |")
     for name, part in report["parts"].items():
         rendered = import_module(RENDERERS[name]).markdown(part).rstrip()
-        if rendered.startswith("## "):  # the part renders its own heading and command line
+        self_contained = rendered.startswith("## ")  # the part renders its own heading, command and notes
+        if self_contained:
             rendered = rendered.split("\n", 1)[1].lstrip("\n")
         lines += ["", f"## {TITLES[name]}", "", f"`{part['command']}`", "", rendered]
         if load := part.get("machine", {}).get("loadavg_end"):
             lines += ["", f"Load average when this part ended: {', '.join(map(str, load))} (1, 5, 15 min) on "
                           f"{report['machine']['cores']} cores: other work shared the machine when above it."]
-        if part.get("notes"):
+        if part.get("notes") and not self_contained:
             lines += [""] + [f"- {note}" for note in part["notes"]]
     return "\n".join(lines) + "\n"
 
