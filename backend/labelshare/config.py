@@ -10,7 +10,8 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr
+from limits import parse_many
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from labelshare.deployment import PROJECT_ROOT
@@ -62,6 +63,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024  # whole request; task imports have their own limit
     max_import_bytes: int = 20 * 1024 * 1024
     max_deadline_seconds: int = 24 * 3600  # a deadline further out than this is refused
+    max_json_depth: int = 64  # JSON bodies nested deeper are refused (labelshare.api.input_guard)
 
     # Epochs: close when the oldest pending accepted annotation is this old, or this many wait.
     epoch_max_age_seconds: float = 5.0
@@ -84,6 +86,44 @@ class Settings(BaseSettings):
 
     # Who may author qualification tests (comma-separated addresses); anvil #0 locally.
     admins: str = DEV_ADMIN
+
+    # Rate limits (labelshare.api.rate_limit), in the limits library's notation: "N/second",
+    # "N/minute", "N per 5 minutes", several joined by ";" (each must hold). Over a limit the API
+    # answers 429 rate_limited with Retry-After. Counted in each process's memory by default: with
+    # N API processes (workers or replicas) a client gets up to N times these; a shared
+    # rate_limit_storage_uri (e.g. "async+redis://host:6379") makes them global. The defaults sit
+    # far above what a person, the test suite or `make bench` sends.
+    rate_limit_enabled: bool = True
+    rate_limit_per_ip: str = "20000/minute"  # every request but /health, per client IP
+    rate_limit_sign_in_per_ip: str = "120/minute"  # POST /auth/verify, per client IP
+    rate_limit_nonce_per_ip: str = "120/minute"  # GET /auth/nonce (each stores a nonce), per client IP
+    rate_limit_submissions_per_address: str = "600/minute"  # POST /submissions, per signed-in wallet
+    rate_limit_tasks_per_address: str = "600/minute"  # GET /tasks/next, per signed-in wallet
+    rate_limit_storage_uri: str = "async+memory://"  # an async storage of the limits library
+
+    @field_validator("rate_limit_per_ip", "rate_limit_sign_in_per_ip", "rate_limit_nonce_per_ip",
+                     "rate_limit_submissions_per_address", "rate_limit_tasks_per_address")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        parse_many(value)  # ValueError (a settings error at start-up) if it is not a rate limit
+        return value
+
+    @field_validator("rate_limit_storage_uri")
+    @classmethod
+    def _async_storage(cls, value: str) -> str:
+        if not value.startswith("async+"):  # the middleware runs on the event loop
+            raise ValueError("rate_limit_storage_uri must name an async storage: async+memory://, async+redis://...")
+        return value
+
+    # RPC transport (labelshare.chain.RetryingHTTPProvider): seconds before one JSON-RPC request
+    # times out; attempts in all for a request that is safe to repeat (reads, raw transactions);
+    # the first backoff in seconds, doubled after each failed attempt (with jitter).
+    rpc_timeout_seconds: float = 10.0
+    rpc_attempts: int = 3
+    rpc_backoff_seconds: float = 0.25
+    # The settlement worker's longest wait between failed passes (it doubles from
+    # settlement_poll_seconds after each failure and starts again after a pass that succeeds).
+    settlement_max_backoff_seconds: float = 30.0
 
     @property
     def admin_addresses(self) -> frozenset[str]:

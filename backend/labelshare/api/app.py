@@ -13,6 +13,9 @@ from fastapi.staticfiles import StaticFiles
 
 from labelshare.api.body_limit import BodyLimitMiddleware
 from labelshare.api.errors import install_error_handlers
+from labelshare.api.input_guard import InputGuardMiddleware
+from labelshare.api.openapi import document_openapi
+from labelshare.api.rate_limit import EXEMPT_PATHS, RateLimitMiddleware
 from labelshare.api.routes import auth, chain, epochs, me, projects, qualifications, submissions, tasks
 from labelshare.chain import Chain
 from labelshare.config import Settings, get_settings
@@ -54,12 +57,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="LabelShare", version="0.1.0", lifespan=lifespan,
                   description="Wallet-signed annotations, verified and rewarded on-chain.")
     install_error_handlers(app)
+    # Innermost: bodies that are not valid text or are nested too deeply are refused as they are read.
+    app.add_middleware(InputGuardMiddleware, max_depth=settings.max_json_depth)
     # Task imports stream their own, larger limit; every other body is capped at max_body_bytes.
     app.add_middleware(BodyLimitMiddleware, limit_for=lambda path: (
         settings.max_import_bytes if path.endswith("/tasks") else settings.max_body_bytes))
+    # Outermost: a request over a rate limit is refused before anything else reads it.
+    app.add_middleware(RateLimitMiddleware, settings=settings)
 
     for module in (chain, auth, projects, tasks, submissions, me, qualifications, epochs):
         app.include_router(module.router)
+    # Error responses (ErrorOut), the import's raw body and the export's formats in the OpenAPI document.
+    document_openapi(app, rate_limited=settings.rate_limit_enabled, exempt_paths=EXEMPT_PATHS)
 
     # The annotator/requester/audit web page: static files, its script bundled at install time.
     if bundle_missing():

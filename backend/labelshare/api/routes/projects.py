@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 from eth_utils import is_address, to_checksum_address
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from labelshare.api.deps import ChainDep, CurrentRequester, SessionDep, SettingsDep
 from labelshare.api.schemas import ImportOut, ProjectOut, ProjectQualityOut, TaskOut
@@ -64,11 +65,18 @@ async def upload_tasks(
     content = await request.body()  # at most LABELSHARE_MAX_IMPORT_BYTES: see BodyLimitMiddleware
     if not content:
         raise InvalidInput("the request body is empty: send the file as the body", field="file")
-    rows = parse_rows(content, format)
-    with request.app.state.sessions.begin() as session:
-        project = get_project(session, project_id, owner=requester)
-        report = import_tasks(session, project, rows, gold, settings.max_payload_bytes)
-    return ImportOut(created=report.created, gold=report.gold)
+
+    def store() -> ImportOut:
+        # On a worker thread, never on the event loop: this transaction may wait for SQLite's
+        # write lock, whose holder can be a request whose commit is itself waiting for the event
+        # loop (a deadlock until both busy timeouts, 60 s, ran out: found by benchmarks.soak).
+        rows = parse_rows(content, format)
+        with request.app.state.sessions.begin() as session:
+            project = get_project(session, project_id, owner=requester)
+            report = import_tasks(session, project, rows, gold, settings.max_payload_bytes)
+        return ImportOut(created=report.created, gold=report.gold)
+
+    return await run_in_threadpool(store)
 
 
 @router.post("/{project_id}/close", response_model=ProjectOut)
