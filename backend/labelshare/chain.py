@@ -1,31 +1,112 @@
 """The backend's one door to the chain: the web3 client, the service's signing keys, the
 contract handles from the deployment manifest and the Ape build, and decoding of the ledger's
-custom errors into LabelShare exceptions. Nothing else in the backend touches web3 directly."""
+custom errors into LabelShare exceptions. Nothing else in the backend touches web3 directly.
+
+Every JSON-RPC request goes through ``RetryingHTTPProvider`` (written here, not web3's
+``ExceptionRetryConfiguration``, which is switched off): a transport failure (connection refused
+or reset, a timeout, HTTP 429/5xx, a body that is not a JSON-RPC response) is retried with
+exponential backoff and jitter, ``rpc_attempts`` times in all, for the methods that are safe to
+repeat (web3's allow-list: reads, and ``eth_sendRawTransaction``, whose signed bytes are the same
+transaction however often they are sent); anything else gets one attempt. When the attempts run
+out it raises ``ChainError`` (the API answers 503 ``chain_error``), naming the method, the number
+of attempts and the kind of failure, never the RPC URL's path or query (where providers put API
+keys) nor any key. A JSON-RPC error answer (a revert, "nonce too low") is the node's answer, not
+a transport failure, and is never retried here."""
 
 from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import function_abi_to_4byte_selector, to_checksum_address
 from web3 import HTTPProvider, Web3
 from web3.contract import Contract
-from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3RPCError
+from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, TransactionNotFound, Web3RPCError
+from web3.providers.rpc.utils import check_if_retry_on_failure
+from web3.types import RPCEndpoint, RPCResponse
 
 from labelshare.config import DEV_KEYS, LOCAL_CHAIN_IDS, Settings
 from labelshare.deployment import Deployment
 from labelshare.errors import ChainError, LabelShareError
 from labelshare.signatures import SubmissionDomain
 
-__all__ = ["Chain", "LedgerReverted", "SentTransaction", "load_key"]
+__all__ = ["Chain", "LedgerReverted", "RetryingHTTPProvider", "SentTransaction", "TransactionRejected", "load_key",
+           "redact_url"]
 
 log = logging.getLogger(__name__)
+
+_RETRY_HTTP_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+def redact_url(url: str) -> str:
+    """``scheme://host:port`` of ``url``: hosted RPC URLs carry API keys in their path or query."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}"
+
+
+def _failure(err: BaseException) -> str:
+    """What went wrong, in words that carry no URL (requests' messages include the full URL)."""
+    if isinstance(err, requests.Timeout):
+        return "timed out"
+    if isinstance(err, requests.ConnectionError):
+        text = str(err).lower()
+        if "refused" in text:
+            return "connection refused"
+        if "reset" in text or "aborted" in text or "remotedisconnected" in text:
+            return "connection reset"
+        return "connection failed"
+    if isinstance(err, requests.HTTPError):
+        return f"HTTP {err.response.status_code if err.response is not None else '?'}"
+    if isinstance(err, ValueError):
+        return "malformed response (not JSON-RPC)"
+    return type(err).__name__
+
+
+class RetryingHTTPProvider(HTTPProvider):
+    """web3's HTTPProvider with bounded retries, exponential backoff and jitter on transport
+    failures, and ``ChainError`` once they run out (see the module's docstring)."""
+
+    def __init__(self, url: str, timeout: float, attempts: int, backoff: float) -> None:
+        super().__init__(url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None)
+        self.attempts = max(1, attempts)
+        self.backoff = backoff
+        self.public_url = redact_url(url)
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        attempts = self.attempts if check_if_retry_on_failure(method) else 1
+        request_data = self.encode_rpc_request(method, params)
+        failure: BaseException | None = None
+        for attempt in range(1, attempts + 1):
+            try:
+                raw = self._make_request(method, request_data)  # web3's own retry is off: one POST
+                response = self.decode_rpc_response(raw)  # ValueError when the body is not JSON
+                if not isinstance(response, dict) or ("result" not in response and "error" not in response):
+                    raise ValueError("not a JSON-RPC response")
+                return response
+            except requests.HTTPError as err:
+                failure = err
+                if err.response is not None and err.response.status_code not in _RETRY_HTTP_STATUS:
+                    break  # 4xx: the node refuses this request; asking again will not help
+            except (requests.ConnectionError, requests.Timeout, ValueError) as err:
+                failure = err
+            if attempt < attempts:
+                delay = self.backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.0)
+                log.warning("RPC %s to %s failed (%s), attempt %d of %d; retrying in %.2fs",
+                            method, self.public_url, _failure(failure), attempt, attempts, delay)
+                time.sleep(delay)
+        assert failure is not None
+        raise ChainError(f"the chain is unavailable: {method} to {self.public_url} failed "
+                         f"({_failure(failure)}) after {attempt} attempt(s)") from None
 
 
 class LedgerReverted(LabelShareError):
@@ -37,6 +118,13 @@ class LedgerReverted(LabelShareError):
         super().__init__(f"the ledger refused: {name}{args}")
         self.name = name
         self.args_ = args
+
+
+class TransactionRejected(ChainError):
+    """The node answered and refused a signed transaction (fee below the base fee, a bad nonce
+    other than "too low", ...): sending the same bytes again will not help."""
+
+    code = "transaction_rejected"
 
 
 @dataclass(frozen=True)
@@ -72,11 +160,15 @@ class Chain:
     def __init__(self, settings: Settings, deployment: Deployment | None = None) -> None:
         self.settings = settings
         self.deployment = deployment or Deployment.load(settings.deployment_file)
-        self.w3 = Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 30}))
+        self.w3 = Web3(RetryingHTTPProvider(settings.rpc_url, settings.rpc_timeout_seconds, settings.rpc_attempts,
+                                            settings.rpc_backoff_seconds))
         try:
             chain_id = self.w3.eth.chain_id
-        except Exception as err:  # noqa: BLE001 - any transport failure means the same here
-            raise ChainError(f"cannot reach the chain at {settings.rpc_url}: {type(err).__name__}") from None
+        except ChainError as err:
+            raise ChainError(f"cannot reach the chain: {err.detail}") from None
+        except Exception as err:  # noqa: BLE001 - any other failure means the same here
+            raise ChainError(f"cannot reach the chain at {redact_url(settings.rpc_url)}: "
+                             f"{type(err).__name__}") from None
         if chain_id != self.deployment.chain_id:
             raise ChainError(f"RPC is chain {chain_id} but the deployment is on chain {self.deployment.chain_id}")
         self.chain_id = chain_id
@@ -137,7 +229,8 @@ class Chain:
             if "already known" in message or "nonce too low" in message or "already imported" in message:
                 log.info("transaction %s was already known to the node (%s)", tx.tx_hash, message[:80])
                 return
-            raise self.decode_error(err) from None
+            raise TransactionRejected(f"the node refused transaction {tx.tx_hash} (nonce {tx.nonce}): "
+                                      f"{message[:200]}") from None
 
     def wait(self, tx_hash: str, timeout: float = 120.0) -> dict[str, Any] | None:
         """The receipt once mined with the configured confirmations; None on timeout."""
@@ -150,9 +243,11 @@ class Chain:
         return dict(receipt)
 
     def receipt(self, tx_hash: str) -> dict[str, Any] | None:
+        """The receipt, or None if the node does not know the transaction as mined. A node that
+        cannot be reached raises ChainError: "unknown" must not be mistaken for "not mined"."""
         try:
             return dict(self.w3.eth.get_transaction_receipt(tx_hash))
-        except Exception:  # noqa: BLE001 - TransactionNotFound and transport errors alike: unknown
+        except TransactionNotFound:
             return None
 
     def transact(self, role: str, call: Any) -> dict[str, Any]:

@@ -77,6 +77,12 @@ class ManifestStore:
             raise Unavailable(f"cannot write the manifest of epoch {manifest['epoch_id']}: {err.strerror}") from err
         return hashlib.sha256(data).hexdigest()
 
+    def discard(self, epoch_id: int) -> None:
+        """Removes the manifest of an epoch that was never committed (its closing failed after
+        the write), so no manifest is served for an epoch that does not exist."""
+        self.path(epoch_id).unlink(missing_ok=True)
+        self.path(epoch_id).with_suffix(".tmp").unlink(missing_ok=True)
+
     def read(self, epoch_id: int) -> dict[str, Any]:
         try:
             manifest: dict[str, Any] = json.loads(self.path(epoch_id).read_text())

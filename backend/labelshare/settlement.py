@@ -7,13 +7,26 @@ Never mint twice, never lose an accepted annotation:
    transaction (same nonce) is rebroadcast rather than a second one signed.
 3. Before signing or rebroadcasting, the ledger is asked whether the chunk is already settled;
    the ledger's own per-chunk bitmap (a retried chunk reverts) is the last line, not the only one.
+4. The chain, not the database, has the last word on what is settled: a chain that lost recent
+   blocks (a node restarted from a state snapshot older than its last blocks, a reorganisation
+   deeper than ``confirmations``) can forget chunks, even whole epochs, that the database
+   recorded as confirmed. Every pass checks the newest epoch recorded as settled against the
+   ledger, and every chunk of an unsettled epoch, confirmed or not; what the chain has forgotten
+   is sent again as the same signed transaction (same nonce), or signed afresh when its nonce
+   can no longer be mined (taken by another transaction, or behind a gap).
 ``resume`` runs first on every pass, so a restarted worker finishes what its predecessor began.
+
+Chain reads happen outside database transactions (on SQLite every transaction holds the write
+lock, and a slow node must not hold it). Closing an epoch is all or nothing: if anything fails
+before its transaction commits (the manifest write on a full disk, a locked database, the chain),
+no epoch exists afterwards, neither in the database nor as a manifest file.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -21,7 +34,7 @@ from eth_utils import to_checksum_address
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from labelshare.chain import Chain, LedgerReverted, SentTransaction
+from labelshare.chain import Chain, LedgerReverted, SentTransaction, TransactionRejected
 from labelshare.config import Settings
 from labelshare.db.models import Epoch, EpochChunk, Project, Submission, Task, utcnow
 from labelshare.domains import GENERAL, domain_id
@@ -35,6 +48,7 @@ __all__ = ["Settler", "SettlementWorker"]
 
 log = logging.getLogger(__name__)
 _UPDATE_BATCH = 10_000
+_RECHECK_EPOCHS = 50  # the newest settled epochs checked against the ledger on each pass, at most
 
 
 class Settler:
@@ -71,71 +85,108 @@ class Settler:
         return utcnow() - oldest >= timedelta(seconds=self.settings.epoch_max_age_seconds)
 
     def resume(self) -> None:
+        self.reopen_lost_epochs()
         with self.sessions() as session:
             unsettled = session.scalars(select(Epoch.id).where(Epoch.status != "settled").order_by(Epoch.id)).all()
         for epoch_id in unsettled:
             self.settle(epoch_id)
 
+    def reopen_lost_epochs(self) -> list[int]:
+        """Epochs the database records as settled that the ledger does not hold as settled go
+        back to "settling", so this pass settles them again. The backend settles one epoch after
+        another, so a chain that lost blocks lost the newest ones: the check walks back from the
+        newest settled epoch and stops at the first the ledger confirms (one call per pass)."""
+        with self.sessions() as session:
+            newest = session.scalars(select(Epoch.id).where(Epoch.status == "settled")
+                                     .order_by(Epoch.id.desc()).limit(_RECHECK_EPOCHS)).all()
+        lost = []
+        for epoch_id in newest:
+            if self.chain.ledger.functions.isEpochSettled(epoch_id).call():
+                break
+            lost.append(epoch_id)
+        if lost:
+            with self.sessions.begin() as session:
+                for epoch_id in lost:
+                    epoch = session.get(Epoch, epoch_id)
+                    assert epoch is not None
+                    epoch.status, epoch.settled_at = "settling", None
+            log.warning("the ledger does not hold epoch(s) %s as settled although they were confirmed "
+                        "(a node restored from an older state, or a reorganisation): settling them again",
+                        sorted(lost))
+        return lost
+
     # ------------------------------------------------------------ close epoch
 
     def close_epoch(self) -> int | None:
         """Plans the next epoch from pending accepted annotations and persists it; None if there
-        is nothing to settle."""
-        epoch_id = self.chain.ledger.functions.nextEpochId().call()
-        mint_cap = self.chain.ledger.functions.epochMintCap().call()
-        with self.sessions.begin() as session:
-            if session.get(Epoch, epoch_id) is not None:
-                raise ChainError(f"epoch {epoch_id} exists in the database but not on the ledger; "
-                                 "is another backend settling on this ledger?")
-            # Plain columns, not ORM objects: an epoch can hold 100,000 annotations.
-            rows = session.execute(
-                select(Submission.id, Submission.annotator, Submission.project_id, Submission.label_hash,
-                       Submission.reward, Task.task_key, Project.domain)
-                .join(Task, Submission.task_id == Task.id).join(Project, Submission.project_id == Project.id)
-                .where(Submission.status == "accepted", Submission.epoch_id.is_(None))
-                .order_by(Submission.id)
-                .limit(self.settings.epoch_max_annotations)
-                .with_for_update(of=Submission)
+        is nothing to settle. All or nothing: on any failure no epoch, no assignment and no
+        manifest remains."""
+        ledger = self.chain.ledger.functions
+        # The ledger first, with no database transaction open.
+        epoch_id = ledger.nextEpochId().call()
+        mint_cap = ledger.epochMintCap().call()
+        with self.sessions() as session:
+            pairs = session.execute(
+                select(Submission.annotator, Project.domain).distinct()
+                .join(Project, Submission.project_id == Project.id)
+                .where(Submission.status == "accepted", Submission.epoch_id.is_(None), Project.domain != GENERAL)
             ).all()
-            chosen, total = [], 0
-            qualified: dict[tuple[str, str], bool] = {}
-            for row in rows:
-                if total + row.reward > mint_cap:
-                    break  # the rest waits for the next epoch
-                if row.domain != GENERAL:
-                    key = (row.annotator, row.domain)
-                    if key not in qualified:
-                        qualified[key] = self.chain.ledger.functions.isQualified(
-                            row.annotator, domain_id(row.domain)).call()
-                    if not qualified[key]:
+        qualified = {(a, d): bool(ledger.isQualified(a, domain_id(d)).call()) for a, d in pairs}
+        manifest_written = False
+        try:
+            with self.sessions.begin() as session:
+                if session.get(Epoch, epoch_id) is not None:
+                    raise ChainError(f"epoch {epoch_id} exists in the database but not on the ledger; "
+                                     "is another backend settling on this ledger?")
+                # Plain columns, not ORM objects: an epoch can hold 100,000 annotations.
+                rows = session.execute(
+                    select(Submission.id, Submission.annotator, Submission.project_id, Submission.label_hash,
+                           Submission.reward, Task.task_key, Project.domain)
+                    .join(Task, Submission.task_id == Task.id).join(Project, Submission.project_id == Project.id)
+                    .where(Submission.status == "accepted", Submission.epoch_id.is_(None))
+                    .order_by(Submission.id)
+                    .limit(self.settings.epoch_max_annotations)
+                    .with_for_update(of=Submission)
+                ).all()
+                chosen, total = [], 0
+                for row in rows:
+                    if total + row.reward > mint_cap:
+                        break  # the rest waits for the next epoch
+                    if row.domain != GENERAL and not qualified.get((row.annotator, row.domain), False):
+                        # Not qualified on-chain, or accepted after the ledger was asked: waits.
                         log.warning("submission %s waits: %s is not qualified in %s on-chain",
                                     row.id, row.annotator, row.domain)
                         continue
-                chosen.append(row)
-                total += row.reward
-            if not chosen:
-                return None
-            annotations = [
-                AcceptedAnnotation(r.annotator, r.project_id, bytes.fromhex(r.task_key[2:]),
-                                   bytes.fromhex(r.label_hash[2:]), r.reward)
-                for r in chosen
-            ]
-            plan = plan_epoch(epoch_id, annotations, self.settings.payouts_per_chunk)
-            ids = [r.id for r in chosen]
-            manifest = build_manifest(plan, self.chain.chain_id, self.chain.ledger.address, ids)
-            digest = self.manifests.write(manifest)  # before anything reaches the chain
-            session.add(Epoch(
-                id=epoch_id, status="settling", root="0x" + plan.root.hex(), annotation_count=len(annotations),
-                total_reward=plan.total_reward, chunk_count=len(plan.chunks), manifest_sha256=digest,
-            ))
-            session.flush()
-            for index, chunk in enumerate(plan.chunks):
-                session.add(EpochChunk(epoch_id=epoch_id, chunk_index=index,
-                                       payouts=[[p.annotator, p.project_id, p.annotations, str(p.amount)] for p in chunk]))
-            # In batches: databases bound the parameters of one statement (PostgreSQL: 65,535).
-            for first in range(0, len(ids), _UPDATE_BATCH):
-                session.execute(update(Submission).where(Submission.id.in_(ids[first:first + _UPDATE_BATCH]))
-                                .values(epoch_id=epoch_id))
+                    chosen.append(row)
+                    total += row.reward
+                if not chosen:
+                    return None
+                annotations = [
+                    AcceptedAnnotation(r.annotator, r.project_id, bytes.fromhex(r.task_key[2:]),
+                                       bytes.fromhex(r.label_hash[2:]), r.reward)
+                    for r in chosen
+                ]
+                plan = plan_epoch(epoch_id, annotations, self.settings.payouts_per_chunk)
+                ids = [r.id for r in chosen]
+                manifest = build_manifest(plan, self.chain.chain_id, self.chain.ledger.address, ids)
+                digest = self.manifests.write(manifest)  # before anything reaches the chain
+                manifest_written = True
+                session.add(Epoch(
+                    id=epoch_id, status="settling", root="0x" + plan.root.hex(), annotation_count=len(annotations),
+                    total_reward=plan.total_reward, chunk_count=len(plan.chunks), manifest_sha256=digest,
+                ))
+                session.flush()
+                for index, chunk in enumerate(plan.chunks):
+                    payouts = [[p.annotator, p.project_id, p.annotations, str(p.amount)] for p in chunk]
+                    session.add(EpochChunk(epoch_id=epoch_id, chunk_index=index, payouts=payouts))
+                # In batches: databases bound the parameters of one statement (PostgreSQL: 65,535).
+                for first in range(0, len(ids), _UPDATE_BATCH):
+                    session.execute(update(Submission).where(Submission.id.in_(ids[first:first + _UPDATE_BATCH]))
+                                    .values(epoch_id=epoch_id))
+        except BaseException:
+            if manifest_written:  # written, but the epoch was never committed: it does not exist
+                self.manifests.discard(epoch_id)
+            raise
         log.info("epoch %s closed: %s annotations, %s reward, %s chunk(s), root 0x%s",
                  epoch_id, len(annotations), plan.total_reward, len(plan.chunks), plan.root.hex())
         return epoch_id
@@ -143,15 +194,16 @@ class Settler:
     # ---------------------------------------------------------------- settle
 
     def settle(self, epoch_id: int) -> None:
-        """Settles every unconfirmed chunk of ``epoch_id``; safe to call any number of times."""
+        """Settles every chunk of ``epoch_id`` the ledger does not hold as settled, whatever the
+        database says of it; safe to call any number of times."""
         with self.sessions() as session:
             epoch = session.get(Epoch, epoch_id)
             if epoch is None or epoch.status == "settled":
                 return
             header = (bytes.fromhex(epoch.root[2:]), epoch.annotation_count, epoch.total_reward, epoch.chunk_count)
-            pending = [(c.chunk_index, c.payouts, c.status, c.tx_hash, c.raw_tx, c.tx_nonce)
-                       for c in epoch.chunks if c.status != "confirmed"]
-        for index, payouts, status, tx_hash, raw_tx, tx_nonce in pending:
+            chunks = [(c.chunk_index, c.payouts, c.status, c.tx_hash, c.raw_tx, c.tx_nonce)
+                      for c in sorted(epoch.chunks, key=lambda c: c.chunk_index)]
+        for index, payouts, status, tx_hash, raw_tx, tx_nonce in chunks:
             self._settle_chunk(epoch_id, header, index, payouts, status, tx_hash, raw_tx, tx_nonce)
         with self.sessions.begin() as session:
             epoch = session.get(Epoch, epoch_id)
@@ -164,17 +216,45 @@ class Settler:
                       status: str, tx_hash: str | None, raw_tx: str | None, tx_nonce: int | None) -> None:
         ledger = self.chain.ledger.functions
         if ledger.isChunkSettled(epoch_id, index).call():
-            self._confirm(epoch_id, index, tx_hash)
+            if status != "confirmed":
+                self._confirm(epoch_id, index, tx_hash)
             return
+        if status == "confirmed":
+            # Confirmed once, forgotten by the chain since: send it again (its stored transaction).
+            log.warning("epoch %s chunk %s was confirmed in %s but the ledger no longer holds it settled "
+                        "(a node restored from an older state, or a reorganisation): sending it again",
+                        epoch_id, index, tx_hash)
+            with self.sessions.begin() as session:
+                chunk = session.get(EpochChunk, (epoch_id, index))
+                assert chunk is not None
+                chunk.status, chunk.block_number, chunk.gas_used = "sent", None, None
+            status = "sent"
         if status == "sent" and tx_hash and raw_tx and tx_nonce is not None:
             tx = SentTransaction(tx_hash, tx_nonce, raw_tx)
             verifier = self.chain.account("verifier").address
-            if self.chain.w3.eth.get_transaction_count(verifier, "latest") > tx_nonce and \
-                    self.chain.receipt(tx_hash) is None:
-                tx = self._sign_and_record(epoch_id, header, index, payouts)  # nonce taken by another tx
+            mined_nonce = self.chain.w3.eth.get_transaction_count(verifier, "latest")
+            if mined_nonce > tx_nonce:
+                if self.chain.receipt(tx_hash) is None:  # the nonce went to another transaction
+                    tx = self._sign_and_record(epoch_id, header, index, payouts)
+            elif tx_nonce > self.chain.w3.eth.get_transaction_count(verifier, "pending"):
+                # The transactions before this nonce are gone (a node restarted without its pool,
+                # or restored from an older state): it would wait behind the gap for ever.
+                log.warning("epoch %s chunk %s: nonce %s of %s is beyond the node's next nonce; signing afresh",
+                            epoch_id, index, tx_nonce, tx_hash)
+                tx = self._sign_and_record(epoch_id, header, index, payouts)
         else:
             tx = self._sign_and_record(epoch_id, header, index, payouts)
-        self.chain.broadcast(tx)
+        try:
+            self.chain.broadcast(tx)
+        except TransactionRejected as err:
+            if status != "sent":
+                raise  # freshly signed and refused: let the pass fail and say why
+            # A stored transaction the node now refuses (its fee is below today's base fee, ...):
+            # the chunk is not settled (asked above), so a fresh one replaces it; were both ever
+            # mined, the ledger's chunk bitmap would revert the second.
+            log.warning("epoch %s chunk %s: %s; signing afresh", epoch_id, index, err.detail)
+            tx = self._sign_and_record(epoch_id, header, index, payouts)
+            self.chain.broadcast(tx)
         receipt = self.chain.wait(tx.tx_hash)
         if receipt is None:
             raise ChainError(f"settle transaction {tx.tx_hash} of epoch {epoch_id} chunk {index} not mined yet")
@@ -237,6 +317,10 @@ class SettlementWorker:
         self.settler = settler
         self.reviewer = reviewer
         self.poll_seconds = poll_seconds
+        self.max_backoff = max(poll_seconds, settler.settings.settlement_max_backoff_seconds)
+        self.failures = 0  # consecutive failed passes
+        self.last_error: str | None = None
+        self.passes = 0  # passes that succeeded
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="settlement", daemon=True)
 
@@ -248,13 +332,31 @@ class SettlementWorker:
         self._thread.join(timeout=30)
 
     def _loop(self) -> None:
-        backoff = self.poll_seconds
-        while not self._stop.wait(backoff):
+        """Exponential backoff: after n consecutive failed passes the next one waits
+        ``poll_seconds * 2**n``, at most ``settlement_max_backoff_seconds``; a pass that succeeds
+        returns to ``poll_seconds``. Every pass is safe to repeat (see the module's docstring)."""
+        delay = self.poll_seconds
+        while not self._stop.wait(delay):
+            started = time.monotonic()
             try:
                 if self.reviewer is not None:
                     self.reviewer.run_once()
                 self.settler.run_once()
-                backoff = self.poll_seconds
             except Exception as err:  # noqa: BLE001 - the worker must outlive any single failure
-                backoff = min(backoff * 2, 30.0)
-                log.warning("settlement pass failed (%s: %s); retrying in %.1fs", type(err).__name__, err, backoff)
+                self.failures += 1
+                self.last_error = _describe(err)
+                delay = min(self.poll_seconds * 2 ** min(self.failures, 32), self.max_backoff)
+                log.warning("settlement pass failed after %.1fs (%s; %d in a row); retrying in %.1fs",
+                            time.monotonic() - started, self.last_error, self.failures, delay)
+                continue
+            if self.failures:
+                log.info("settlement pass succeeded after %d failed pass(es)", self.failures)
+            self.passes += 1
+            self.failures, self.last_error, delay = 0, None, self.poll_seconds
+
+
+def _describe(err: Exception) -> str:
+    """One line naming the failure: a LabelShare error's message, or a driver's first line (a
+    database error's text goes on with the SQL statement, which is not useful in a log line)."""
+    detail = getattr(err, "detail", None) or (str(err).splitlines() or [""])[0]
+    return f"{type(err).__name__}: {detail[:300]}"
