@@ -24,11 +24,21 @@ from pydantic import ValidationError
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
+from abnf.parser import ParseCache
+
 from labelshare.config import Settings
 from labelshare.db.models import AuthNonce, AuthSession, utcnow
 from labelshare.errors import Forbidden, InvalidInput, InvalidSignature, Unauthenticated, WrongDomain
 
 __all__ = ["SessionCache", "SignedIn", "authenticate", "issue_nonce", "sign_in"]
+
+# siwe parses messages with abnf, whose memo caches are unbounded and keyed by the text parsed:
+# every sign-in grew them for the life of the process (the soak's steady memory growth). Bound
+# each cache (least recently used out) for the grammar's rules built so far and those built later.
+ABNF_CACHE_ENTRIES = 1024
+ParseCache.max_cache_size = ABNF_CACHE_ENTRIES
+for _cache in list(ParseCache.objects):
+    _cache.max_size = ABNF_CACHE_ENTRIES
 
 
 @dataclass(frozen=True)
