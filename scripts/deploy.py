@@ -1,5 +1,8 @@
 """``ape run deploy``: deploy LabelShare's contracts and write the deployment manifest.
 
+On a local network it also deploys ``TestStablecoin`` (tUSD, mintable by anyone) as the ERC-20
+that licences can be paid in.
+
 On a local network the roles go to anvil's published development accounts (local use only):
 #0 deployer/admin/guardian, #1 verifier, #2 qualifier, #3 requester (the backend's registrar).
 Elsewhere, pass ``--account`` (an Ape account alias) and set the role addresses in
@@ -76,6 +79,8 @@ def cli(ecosystem, network, account_alias, timelock_delay, epoch_mint_cap, min_e
         click.confirm(f"Deploy LabelShare to {ecosystem.name}:{network.name} from {deployer.address}?", abort=True)
 
     contracts = deploy_protocol(project, deployer, roles, params)
+    if local:  # a stand-in stablecoin for paying licences in an ERC-20; never off a local chain
+        contracts["stablecoin"] = deployer.deploy(project.TestStablecoin)
     deployment = record_deployment(
         chain, f"{ecosystem.name}:{network.name}:{chain.provider.name}", deployer, contracts, roles, params, path,
     )

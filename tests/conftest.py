@@ -76,3 +76,8 @@ def token(protocol):
 @pytest.fixture(scope="session")
 def timelock(protocol):
     return protocol["timelock"]
+
+
+@pytest.fixture(scope="session")
+def licences(protocol):
+    return protocol["licences"]

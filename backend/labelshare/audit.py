@@ -7,6 +7,14 @@ off-chain and a random sample verifies on-chain (``verifyAnnotation``); per (ann
 the manifest's sums equal the ``AnnotatorRewarded`` events; the epoch's minted total equals its
 payouts. Then, globally: no payout outside an opened epoch, no epoch settled twice, and the
 token's total supply equals the sum of all minted rewards and of all mint transfers.
+
+With the ``DatasetLicences`` contract it audits revenue too (``_audit_revenue``): every dataset
+version's shares root rebuilds from the ledger's ``AnnotatorRewarded`` events over settled epochs;
+every sale splits exactly and within the caps; per version and currency the revenue-per-share
+accumulator recomputes from the sales, claims add up, and payments in = fees + requester shares +
+claimed + claimable + dust with the dust within its bound (one unit per sale plus one per
+contributor); credited balances minus withdrawals equal what is owed; and the contract holds at
+least everything it owes.
 """
 
 from __future__ import annotations
@@ -19,13 +27,14 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
+from labelshare.chain import event_logs as _logs
 from labelshare.leaves import AcceptedAnnotation, annotation_leaf
+from labelshare.licences import SCALE, VersionShares, contributor_shares
 from labelshare.merkle import MerkleTree, verify_proof
 
 __all__ = ["AuditReport", "Check", "run_audit"]
 
 ZERO = "0x0000000000000000000000000000000000000000"
-BLOCK_RANGE = 5_000  # per eth_getLogs call, within what public RPC providers accept
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,8 @@ class AuditReport:
     minted: int = 0
     total_supply: int = 0
     proofs_checked_on_chain: int = 0
+    revenue_versions: int = 0  # dataset versions audited
+    licences_sold: int = 0
 
     @property
     def ok(self) -> bool:
@@ -53,22 +64,15 @@ class AuditReport:
         return bool(ok)
 
 
-def _logs(event: Any, from_block: int, to_block: int, **filters: Any) -> list[Any]:
-    logs: list[Any] = []
-    for start in range(from_block, to_block + 1, BLOCK_RANGE):
-        end = min(start + BLOCK_RANGE - 1, to_block)
-        logs.extend(event.get_logs(from_block=start, to_block=end, argument_filters=filters or None))
-    return logs
-
-
 def _hex(value: bytes) -> str:
     return "0x" + bytes(value).hex()
 
 
 def run_audit(w3: Any, ledger: Any, token: Any, from_block: int,
               manifests: Callable[[int], dict[str, Any] | None], sample: int = 20,
-              rng: random.Random | None = None) -> AuditReport:
-    """Audits the deployment whose contracts are ``ledger``/``token`` (web3 contract objects)."""
+              rng: random.Random | None = None, licences: Any | None = None) -> AuditReport:
+    """Audits the deployment whose contracts are ``ledger``/``token`` (and ``licences``, if
+    given), web3 contract objects."""
     rng = rng or random.Random()
     report = AuditReport()
     head = w3.eth.block_number
@@ -100,6 +104,8 @@ def run_audit(w3: Any, ledger: Any, token: Any, from_block: int,
     report.check("total supply equals the sum of rewards minted by the ledger",
                  report.total_supply == report.minted == minted_transfers,
                  f"supply {report.total_supply}, rewards {report.minted}, mint transfers {minted_transfers}")
+    if licences is not None:
+        _audit_revenue(report, w3, ledger, licences, token, from_block, head, rewarded, set(settled))
     return report
 
 
@@ -154,6 +160,95 @@ def _audit_epoch(report: AuditReport, ledger: Any, epoch_id: int, header: Any, i
     report.check(f"{name}: minted equals the manifest's total",
                  minted == sum(expected_amounts.values()) == int(manifest["total_reward"]),
                  f"minted {minted}, manifest {manifest['total_reward']}")
+
+
+def _audit_revenue(report: AuditReport, w3: Any, ledger: Any, licences: Any, token: Any, from_block: int, head: int,
+                   rewarded: list[Any], settled: set[int]) -> None:
+    fn = licences.functions
+    versions = {e["args"]["versionId"]: e["args"] for e in _logs(licences.events.VersionPublished, from_block, head)}
+    sales = [e["args"] for e in _logs(licences.events.LicencePurchased, from_block, head)]
+    claims = [e["args"] for e in _logs(licences.events.RevenueClaimed, from_block, head)]
+    withdrawals = [e["args"] for e in _logs(licences.events.Withdrawn, from_block, head)]
+    treasuries = {e["args"]["newTreasury"] for e in _logs(licences.events.TreasuryChanged, from_block, head)}
+    report.revenue_versions, report.licences_sold = len(versions), len(sales)
+
+    shares: dict[int, VersionShares] = {}
+    for vid, v in sorted(versions.items()):
+        first, last = v["fromEpoch"], v["toEpoch"]
+        unsettled = sorted({e["args"]["epochId"] for e in rewarded if e["args"]["projectId"] == v["projectId"]
+                            and first <= e["args"]["epochId"] <= last} - settled)
+        rebuilt = VersionShares(v["projectId"], first, last, contributor_shares(rewarded, v["projectId"], first, last))
+        shares[vid] = rebuilt
+        report.check(f"version {vid}: shares rebuild from settled rewards of project {v['projectId']}, "
+                     f"epochs {first}-{last}",
+                     not unsettled and bool(rebuilt.shares) and rebuilt.tree.root == bytes(v["sharesRoot"])
+                     and rebuilt.total == v["totalShares"],
+                     f"unsettled epochs {unsettled}; rebuilt total {rebuilt.total}, published {v['totalShares']}")
+
+    max_fee, max_requester = fn.MAX_FEE_BPS().call(), fn.MAX_REQUESTER_SHARE_BPS().call()
+    bad_splits = [s["licenceId"] for s in sales
+                  if s["fee"] + s["requesterAmount"] + s["contributorsAmount"] != s["price"]
+                  or s["fee"] * 10_000 > s["price"] * max_fee or s["requesterAmount"] * 10_000 > s["price"] * max_requester]
+    report.check("every sale splits into fee + requester + contributors, within the caps", not bad_splits,
+                 f"licences {bad_splits}")
+
+    paid_in: Counter[str] = Counter()
+    accounted: Counter[str] = Counter()  # fees + requester shares + claimed + claimable
+    dust_total: Counter[str] = Counter()
+    for vid, cur in sorted({(s["versionId"], s["currency"]) for s in sales}):
+        name = f"version {vid} in {_currency_name(cur)}"
+        pool_sales = [s for s in sales if s["versionId"] == vid and s["currency"] == cur]
+        per_share = sum(s["contributorsAmount"] * SCALE // versions[vid]["totalShares"] for s in pool_sales)
+        contributed = sum(s["contributorsAmount"] for s in pool_sales)
+        claimed_by: Counter[str] = Counter()
+        for c in claims:
+            if c["versionId"] == vid and c["currency"] == cur:
+                claimed_by[to_checksum_address(c["annotator"])] += c["amount"]
+        revenue_per_share, pool_contributed, pool_claimed = fn.pool(vid, cur).call()
+        report.check(f"{name}: the pool recomputes from its {len(pool_sales)} sales and the claims",
+                     (revenue_per_share, pool_contributed, pool_claimed) == (per_share, contributed,
+                                                                             sum(claimed_by.values())),
+                     f"pool ({revenue_per_share}, {pool_contributed}, {pool_claimed}), "
+                     f"events ({per_share}, {contributed}, {sum(claimed_by.values())})")
+        book = shares.get(vid)
+        entitled = {a: n * per_share // SCALE for a, n in (book.shares.items() if book else ())}
+        over = [a for a, amount in claimed_by.items() if amount > entitled.get(a, 0)]
+        report.check(f"{name}: nobody claimed more than their shares earned", not over, f"over-claimed: {over}")
+        claimable = sum(max(entitled[a] - claimed_by[a], 0) for a in entitled)
+        dust = contributed - sum(claimed_by.values()) - claimable
+        bound = len(pool_sales) + len(entitled)
+        report.check(f"{name}: contributors' revenue = claimed + claimable + dust, dust {dust} <= {bound}",
+                     0 <= dust <= bound, f"contributed {contributed}, claimed {sum(claimed_by.values())}, "
+                     f"claimable {claimable}")
+        paid_in[cur] += sum(s["price"] for s in pool_sales)
+        accounted[cur] += sum(s["fee"] + s["requesterAmount"] for s in pool_sales) + sum(claimed_by.values()) + claimable
+        dust_total[cur] += dust
+    for cur in sorted(paid_in):
+        report.check(f"{_currency_name(cur)}: payments in {paid_in[cur]} = fees + requester shares + claimed + "
+                     f"claimable, within dust {dust_total[cur]}", paid_in[cur] - accounted[cur] == dust_total[cur])
+
+    credited: Counter[str] = Counter()
+    for s in sales:
+        credited[s["currency"]] += s["fee"] + s["requesterAmount"]
+    drawn: Counter[str] = Counter()
+    for w in withdrawals:
+        drawn[w["currency"]] += w["amount"]
+    owners = {to_checksum_address(ledger.functions.project(pid).call()[0]) for pid in {s["projectId"] for s in sales}}
+    for cur in sorted(set(credited) | set(drawn)):
+        owed = sum(fn.owed(a, cur).call() for a in treasuries | owners)
+        report.check(f"{_currency_name(cur)}: fees and requester shares credited - withdrawn = owed",
+                     credited[cur] - drawn[cur] == owed,
+                     f"credited {credited[cur]}, withdrawn {drawn[cur]}, owed {owed}")
+        outstanding = owed + sum(s["contributorsAmount"] for s in sales if s["currency"] == cur) - sum(
+            c["amount"] for c in claims if c["currency"] == cur)
+        held = w3.eth.get_balance(licences.address) if int(cur, 16) == 0 else w3.eth.contract(
+            address=cur, abi=token.abi).functions.balanceOf(licences.address).call()
+        report.check(f"{_currency_name(cur)}: the contract holds what it owes", held >= outstanding,
+                     f"holds {held}, owes {outstanding}")
+
+
+def _currency_name(currency: str) -> str:
+    return "ETH" if int(currency, 16) == 0 else currency
 
 
 def _same(a: Counter[Any], b: Counter[Any]) -> bool:

@@ -39,12 +39,23 @@ from labelshare.deployment import Deployment
 from labelshare.errors import ChainError, LabelShareError
 from labelshare.signatures import SubmissionDomain
 
-__all__ = ["Chain", "LedgerReverted", "RetryingHTTPProvider", "SentTransaction", "TransactionRejected", "load_key",
-           "redact_url"]
+__all__ = ["Chain", "LedgerReverted", "RetryingHTTPProvider", "SentTransaction", "TransactionRejected", "event_logs",
+           "load_key", "redact_url"]
 
 log = logging.getLogger(__name__)
 
 _RETRY_HTTP_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+LOG_BLOCK_RANGE = 5_000  # blocks per eth_getLogs call, within what public RPC providers accept
+
+
+def event_logs(event: Any, from_block: int, to_block: int, **filters: Any) -> list[Any]:
+    """Every log of a web3 contract ``event`` in ``from_block``..``to_block``, in windows of
+    ``LOG_BLOCK_RANGE`` blocks, matching ``filters`` on indexed arguments."""
+    logs: list[Any] = []
+    for start in range(from_block, to_block + 1, LOG_BLOCK_RANGE):
+        end = min(start + LOG_BLOCK_RANGE - 1, to_block)
+        logs.extend(event.get_logs(from_block=start, to_block=end, argument_filters=filters or None))
+    return logs
 
 
 def redact_url(url: str) -> str:
@@ -176,12 +187,21 @@ class Chain:
             address=to_checksum_address(self.deployment.address("ledger")), abi=self.deployment.abi("ledger"))
         self.token: Contract = self.w3.eth.contract(
             address=to_checksum_address(self.deployment.address("token")), abi=self.deployment.abi("token"))
+        # Dataset licences (absent from deployments older than the contract).
+        self.licences: Contract | None = self._contract("licences")
         self.domain = SubmissionDomain(chain_id, self.ledger.address)
         self._errors = {
             function_abi_to_4byte_selector(item): item
-            for item in self.deployment.abi("ledger") + self.deployment.abi("token") if item["type"] == "error"
+            for name in ("ledger", "token", "licences") if name in self.deployment.contracts
+            for item in self.deployment.abi(name) if item["type"] == "error"
         }
         self._keys: dict[str, LocalAccount] = {}
+
+    def _contract(self, name: str) -> Contract | None:
+        if name not in self.deployment.contracts:
+            return None
+        return self.w3.eth.contract(address=to_checksum_address(self.deployment.address(name)),
+                                    abi=self.deployment.abi(name))
 
     def account(self, role: str) -> LocalAccount:
         if role not in self._keys:

@@ -17,6 +17,7 @@ from labelshare.epochs import plan_epoch
 from labelshare.leaves import AcceptedAnnotation
 
 REWARD = 10**18  # base reward per accepted label in the tests' projects
+ZERO_BYTES32 = b"\0" * 32
 
 
 @pytest.fixture
@@ -143,3 +144,41 @@ def reverts():
     (and an input name it does not know is ignored). This decodes the revert data in those cases
     and checks every named input."""
     return _strict_reverts
+
+
+# ------------------------------------------------------------- governance
+
+
+@pytest.fixture
+def propose(timelock, admin, deploy_params):
+    """Schedules ``contract.method(*args)`` with the minimum delay; returns the operation as
+    (target, value, data, predecessor, salt), the arguments ``execute`` and ``hashOperation`` take."""
+
+    def propose_(contract, method, *args, salt=ZERO_BYTES32):
+        operation = (contract.address, 0, getattr(contract, method).encode_input(*args), ZERO_BYTES32, salt)
+        timelock.schedule(*operation, deploy_params.timelock_delay, sender=admin)
+        return operation
+
+    return propose_
+
+
+@pytest.fixture
+def wait_until_ready(timelock, chain):
+    """Lets the next block be the first at which ``operation`` may execute."""
+
+    def wait(operation):
+        chain.pending_timestamp = timelock.getTimestamp(timelock.hashOperation(*operation))
+
+    return wait
+
+
+@pytest.fixture
+def govern(propose, wait_until_ready, timelock, admin):
+    """Proposes ``contract.method(*args)``, waits out the delay and executes it; returns the receipt."""
+
+    def govern_(contract, method, *args, salt=ZERO_BYTES32):
+        operation = propose(contract, method, *args, salt=salt)
+        wait_until_ready(operation)
+        return timelock.execute(*operation, sender=admin)
+
+    return govern_

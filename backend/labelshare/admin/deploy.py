@@ -1,4 +1,4 @@
-"""Deploys the protocol with Ape: timelock, reward token and ledger, with roles granted.
+"""Deploys the protocol with Ape: timelock, reward token, ledger and dataset licences, with roles granted.
 
 Used by ``scripts/deploy.py`` (``ape run deploy``) and by the contract tests, so both exercise
 the same path. The token's minter is immutable, so the ledger's address is predicted from the
@@ -38,10 +38,14 @@ class DeployParameters:
     max_reward_multiplier_bps: int = 50_000  # a payout may be at most 5x the base reward
     min_epoch_interval: int = 0  # seconds between epoch openings
     timelock_delay: int = 2 * 24 * 3600
+    licence_fee_bps: int = 500  # protocol fee on dataset licence sales (5%), credited to the timelock
 
 
 def deploy_protocol(project: Any, deployer: Any, roles: RoleHolders, params: DeployParameters) -> dict[str, Any]:
-    """Deploys the three contracts from ``deployer``; returns Ape contract instances by role name."""
+    """Deploys the four contracts from ``deployer``; returns Ape contract instances by role name.
+
+    Licence fees accrue to the timelock (the protocol's treasury until governance names another).
+    """
     timelock = deployer.deploy(project.LabelShareTimelock, params.timelock_delay, [roles.admin], [roles.admin])
     # Token next, then ledger: the ledger lands at the deployer's nonce after the token's.
     ledger_address = deployer.get_deployment_address(deployer.nonce + 1)
@@ -68,7 +72,16 @@ def deploy_protocol(project: Any, deployer: Any, roles: RoleHolders, params: Dep
     )
     if ledger.address != ledger_address:  # the ledger's constructor would have reverted already
         raise RuntimeError(f"ledger deployed at {ledger.address}, expected {ledger_address}")
-    return {"timelock": timelock, "token": token, "ledger": ledger}
+    licences = deployer.deploy(
+        project.DatasetLicences,
+        ledger.address,
+        timelock.address,
+        roles.guardian,
+        roles.verifier,  # publishes dataset versions: the backend that settles knows the shares
+        timelock.address,
+        params.licence_fee_bps,
+    )
+    return {"timelock": timelock, "token": token, "ledger": ledger, "licences": licences}
 
 
 def record_deployment(
