@@ -29,6 +29,9 @@ def cli(ecosystem, network, manifests, api, sample):
     w3 = chain.provider.web3
     ledger = w3.eth.contract(address=deployment.address("ledger"), abi=deployment.abi("ledger"))
     token = w3.eth.contract(address=deployment.address("token"), abi=deployment.abi("token"))
-    report = run_audit(w3, ledger, token, deployment.block_number, _manifest_source(manifests, api), sample=sample)
+    licences = (w3.eth.contract(address=deployment.address("licences"), abi=deployment.abi("licences"))
+                if "licences" in deployment.contracts else None)
+    report = run_audit(w3, ledger, token, deployment.block_number, _manifest_source(manifests, api), sample=sample,
+                       licences=licences)
     print_report(report)
     sys.exit(0 if report.ok else 1)

@@ -81,3 +81,9 @@ def timelock(protocol):
 @pytest.fixture(scope="session")
 def licences(protocol):
     return protocol["licences"]
+
+
+@pytest.fixture(scope="session")
+def stablecoin(project, deployer):
+    """The test stablecoin (tUSD, anyone can mint), as ``ape run deploy`` adds on local chains."""
+    return deployer.deploy(project.TestStablecoin)

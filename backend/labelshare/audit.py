@@ -235,7 +235,7 @@ def _audit_revenue(report: AuditReport, w3: Any, ledger: Any, licences: Any, tok
         drawn[w["currency"]] += w["amount"]
     owners = {to_checksum_address(ledger.functions.project(pid).call()[0]) for pid in {s["projectId"] for s in sales}}
     for cur in sorted(set(credited) | set(drawn)):
-        owed = sum(fn.owed(a, cur).call() for a in treasuries | owners)
+        owed = sum(fn.owed(a, cur).call() for a in treasuries | owners | {fn.treasury().call()})
         report.check(f"{_currency_name(cur)}: fees and requester shares credited - withdrawn = owed",
                      credited[cur] - drawn[cur] == owed,
                      f"credited {credited[cur]}, withdrawn {drawn[cur]}, owed {owed}")

@@ -11,6 +11,8 @@ message and field; the CLI (``labelshare``) is built on this module.
     offer = client.next_task(project_id=1)
     client.submit(offer, {"label": "cat"})
     client.verify_inclusion(submission_id=1).ok
+    client.buy_licence(version_id=1)             # dataset licences: sent from this wallet
+    client.claim_revenue()                       # every claimable share of licence revenue
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import httpx
 import siwe
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
+from eth_utils import function_abi_to_4byte_selector, to_checksum_address
 from web3 import HTTPProvider, Web3
 from web3.contract import Contract
 
@@ -35,10 +37,11 @@ from labelshare.labels import label_hash
 from labelshare.leaves import AcceptedAnnotation, annotation_leaf
 from labelshare.merkle import verify_proof
 
-__all__ = ["ApiError", "ChainReader", "InclusionCheck", "LabelShareClient", "format_amount", "parse_amount",
-           "siwe_message", "submission_body"]
+__all__ = ["ApiError", "ChainReader", "ChainTxError", "InclusionCheck", "LabelShareClient", "format_amount",
+           "parse_amount", "siwe_message", "submission_body"]
 
 TOKEN_DECIMALS = 18
+ETH = "0x0000000000000000000000000000000000000000"  # DatasetLicences' currency id for ether
 
 
 def format_amount(amount: int | str, decimals: int = TOKEN_DECIMALS) -> str:
@@ -99,6 +102,19 @@ class ChainReader:
     ledger: Contract
     token: Contract
     deployment_block: int
+    licences: Contract | None = None  # DatasetLicences, when the deployment has it
+
+    def erc20(self, address: str) -> Contract:
+        """Any ERC-20, through the reward token's ABI (its ERC-20 part fits every token)."""
+        return self.w3.eth.contract(address=to_checksum_address(address), abi=self.token.abi)
+
+
+class ChainTxError(RuntimeError):
+    """A transaction this wallet sent was refused (``name`` is the contract's custom error, if any)."""
+
+    def __init__(self, message: str, name: str | None = None) -> None:
+        super().__init__(message)
+        self.name = name
 
 
 @dataclass(frozen=True)
@@ -200,10 +216,12 @@ class LabelShareClient:
                 raise RuntimeError(f"{url} is chain {w3.eth.chain_id}, the API's protocol is on chain "
                                    f"{chain['chain_id']}")
             abis = self._call("GET", "/chain/abi")
+            licences = (w3.eth.contract(address=to_checksum_address(chain["licences"]), abi=abis["licences"])
+                        if chain.get("licences") and abis.get("licences") else None)
             self._reader = ChainReader(
                 w3, w3.eth.contract(address=to_checksum_address(chain["ledger"]), abi=abis["ledger"]),
                 w3.eth.contract(address=to_checksum_address(chain["token"]), abi=abis["token"]),
-                chain["deployment_block"])
+                chain["deployment_block"], licences)
         return self._reader
 
     def token_balance(self, address: str | None = None, rpc_url: str | None = None) -> int:
@@ -280,8 +298,11 @@ class LabelShareClient:
     def stats(self, project_id: int) -> dict[str, Any]:
         return self._call("GET", f"/projects/{project_id}/stats")
 
-    def export(self, project_id: int, fmt: str = "jsonl") -> str:
-        response = self.http.get(f"/projects/{project_id}/export", params={"format": fmt})
+    def export(self, project_id: int, fmt: str = "jsonl", version: int | None = None) -> str:
+        """Verified labels: all of them (the owner), or one dataset version's (the owner or a
+        licence holder)."""
+        params: dict[str, Any] = {"format": fmt} | ({"version": version} if version is not None else {})
+        response = self.http.get(f"/projects/{project_id}/export", params=params)
         if response.status_code >= 400:
             body = response.json()
             raise ApiError(response.status_code, body["error"], body["detail"], body.get("field"))
@@ -333,3 +354,116 @@ class LabelShareClient:
 
     def answer_qualification(self, attempt_id: int, answers: dict[str, Any]) -> dict[str, Any]:
         return self._call("POST", f"/qualifications/attempts/{attempt_id}", json={"answers": answers})
+
+    # ------------------------------------------------------------- licences
+
+    def publish_version(self, project_id: int) -> dict[str, Any]:
+        """Publishes the project's next dataset version (owner; the service's verifier key sends it)."""
+        return self._call("POST", f"/projects/{project_id}/versions")
+
+    def versions(self, project_id: int) -> list[dict[str, Any]]:
+        return self._call("GET", f"/projects/{project_id}/versions")
+
+    def project_revenue(self, project_id: int) -> dict[str, Any]:
+        """Terms, prices, versions with their revenue pools, and every sale of the project."""
+        return self._call("GET", f"/projects/{project_id}/revenue")
+
+    def my_revenue(self) -> list[dict[str, Any]]:
+        """This wallet's shares of licence revenue, per version and currency, with claim proofs."""
+        return self._call("GET", "/me/revenue")
+
+    def my_licences(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/me/licences")
+
+    def _licences(self, rpc_url: str | None = None) -> Contract:
+        licences = self.chain_reader(rpc_url).licences
+        if licences is None:
+            raise RuntimeError("the API's deployment has no DatasetLicences contract")
+        return licences
+
+    def _send(self, call: Any, value: int = 0, rpc_url: str | None = None) -> dict[str, Any]:
+        """Signs ``call`` with this wallet, sends it and waits for the receipt; a revert is raised
+        as ``ChainTxError`` naming the contract's custom error."""
+        account = self._signer()
+        reader = self.chain_reader(rpc_url)
+        try:
+            tx = call.build_transaction({"from": account.address, "value": value,
+                                         "nonce": reader.w3.eth.get_transaction_count(account.address, "pending")})
+        except Exception as err:  # noqa: BLE001 - web3 raises several types for a revert in the estimate
+            raise ChainTxError(*_describe_revert(err, reader)) from None
+        signed = account.sign_transaction(tx)
+        tx_hash = reader.w3.eth.send_raw_transaction(signed.raw_transaction)
+        receipt = reader.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+        if receipt["status"] != 1:
+            raise ChainTxError(f"transaction 0x{bytes(tx_hash).hex()} reverted")
+        return dict(receipt)
+
+    def set_licence_terms(self, project_id: int, price: int | None = None, currency: str = ETH,
+                          requester_share_bps: int | None = None) -> list[str]:
+        """Sets the project's licence price in ``currency`` and/or the requester's share (owner's
+        wallet); returns the transaction hashes."""
+        licences, hashes = self._licences(), []
+        if price is not None:
+            hashes.append(self._send(licences.functions.setPrice(project_id, to_checksum_address(currency), price)))
+        if requester_share_bps is not None:
+            hashes.append(self._send(licences.functions.setRequesterShare(project_id, requester_share_bps)))
+        return ["0x" + bytes(r["transactionHash"]).hex() for r in hashes]
+
+    def buy_licence(self, version_id: int, currency: str = ETH, max_price: int | None = None) -> dict[str, Any]:
+        """Buys a licence to ``version_id`` from this wallet at the project's current price in
+        ``currency`` (approving an ERC-20 first when needed); refuses a price above ``max_price``."""
+        licences = self._licences()
+        currency = to_checksum_address(currency)
+        project_id = licences.functions.version(version_id).call()[0]
+        price = licences.functions.price(project_id, currency).call()
+        if price == 0:
+            raise ChainTxError(f"project {project_id} is not for sale in {currency}", "LicencesNotForSale")
+        if max_price is not None and price > max_price:
+            raise ChainTxError(f"the price is {price}, above your limit of {max_price}", "LicencesPriceChanged")
+        if int(currency, 16) != 0:
+            erc20 = self.chain_reader().erc20(currency)
+            if erc20.functions.allowance(self._signer().address, licences.address).call() < price:
+                self._send(erc20.functions.approve(licences.address, price))
+        receipt = self._send(licences.functions.buyLicence(version_id, currency, price),
+                             value=price if int(currency, 16) == 0 else 0)
+        event = licences.events.LicencePurchased().process_receipt(receipt)[0]["args"]
+        return {"licence_id": event["licenceId"], "version_id": version_id, "project_id": project_id,
+                "currency": currency, "price": price, "tx_hash": "0x" + bytes(receipt["transactionHash"]).hex()}
+
+    def claim_revenue(self, version_id: int | None = None) -> list[dict[str, Any]]:
+        """Claims every claimable share of licence revenue (of one version, if given) to this
+        wallet; returns what each claim paid."""
+        licences, paid = self._licences(), []
+        for row in self.my_revenue():
+            if int(row["claimable"]) == 0 or (version_id is not None and row["version_id"] != version_id):
+                continue
+            receipt = self._send(licences.functions.claim(
+                row["version_id"], to_checksum_address(row["currency"]), self._signer().address, int(row["shares"]),
+                [bytes.fromhex(p[2:]) for p in row["proof"]]))
+            event = licences.events.RevenueClaimed().process_receipt(receipt)[0]["args"]
+            paid.append({"version_id": row["version_id"], "currency": row["currency"], "symbol": row["symbol"],
+                         "decimals": row["decimals"], "amount": event["amount"],
+                         "tx_hash": "0x" + bytes(receipt["transactionHash"]).hex()})
+        return paid
+
+    def withdraw_revenue(self, currency: str = ETH) -> int:
+        """Withdraws what sales credited to this wallet in ``currency`` (a requester's share);
+        returns the amount (0 when nothing is owed)."""
+        licences = self._licences()
+        currency = to_checksum_address(currency)
+        owed = licences.functions.owed(self._signer().address, currency).call()
+        if owed:
+            self._send(licences.functions.withdraw(currency))
+        return int(owed)
+
+
+def _describe_revert(err: Exception, reader: ChainReader) -> tuple[str, str | None]:
+    """A revert's custom error by name, decoded with the ABIs the API serves."""
+    data = getattr(err, "data", None)
+    if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
+        abis = [*reader.ledger.abi, *(reader.licences.abi if reader.licences is not None else [])]
+        for item in abis:
+            if item.get("type") == "error" and function_abi_to_4byte_selector(item).hex() == data[2:10]:
+                args = reader.w3.codec.decode([i["type"] for i in item["inputs"]], bytes.fromhex(data[10:]))
+                return f"the contract refused: {item['name']}{tuple(args)}", item["name"]
+    return f"the transaction would fail: {err}", None

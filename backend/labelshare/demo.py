@@ -3,10 +3,13 @@
 A requester signs in and creates a project registered on-chain; three annotators sign in with
 their wallets, take tasks, sign and submit labels (one of them disagrees once and is outvoted);
 the settlement worker settles the epoch on-chain; the demo prints each annotator's accepted work,
-rewards and on-chain balance, then audits every reward from chain data.
+rewards and on-chain balance. Then the dataset earns: the requester publishes the settled version
+and prices it in ETH and in the test stablecoin, two buyers each buy a licence, one exports the
+licensed labels, the annotators claim their pro-rata share and the requester withdraws theirs.
+Last, the audit rebuilds every reward and every licence payment's split from chain data.
 
-Wallets are anvil's published development accounts #4 (requester) and #5-#7 (annotators),
-derived from anvil's public mnemonic: for a local chain only.
+Wallets are anvil's published development accounts #4 (requester), #5-#7 (annotators) and #8-#9
+(buyers), derived from anvil's public mnemonic: for a local chain only.
 """
 
 from __future__ import annotations
@@ -110,9 +113,14 @@ def main(api: str = "http://127.0.0.1:8000", timeout: float = 120.0) -> None:
         response = httpx.get(f"{api}/epochs/{epoch_id}/manifest", timeout=60)
         return response.json() if response.status_code == 200 else None
 
-    report = run_audit(w3, ledger, token, deployment.block_number, from_api, sample=5)
-    console.print(f"Audit of {report.epochs} epoch(s), {report.annotations} annotations: total supply "
-                  f"{report.total_supply / 1e18:g} LSR = minted rewards {report.minted / 1e18:g} LSR; "
+    licence_demo(api, requester, annotators, project["id"], w3, deployment)
+
+    licences = w3.eth.contract(address=deployment.address("licences"), abi=deployment.abi("licences"))
+    report = run_audit(w3, ledger, token, deployment.block_number, from_api, sample=5, licences=licences)
+    console.print(f"Audit of {report.epochs} epoch(s), {report.annotations} annotations, {report.revenue_versions} "
+                  f"dataset version(s) and {report.licences_sold} licence(s): total supply "
+                  f"{report.total_supply / 1e18:g} LSR = minted rewards {report.minted / 1e18:g} LSR; every licence "
+                  "payment = fee + requester share + claimed + claimable (within the dust bound); "
                   + ("[bold green]clean[/]" if report.ok else "[bold red]FAILED[/]"))
     for check in report.checks:
         if not check.ok:
@@ -122,3 +130,45 @@ def main(api: str = "http://127.0.0.1:8000", timeout: float = 120.0) -> None:
 
 if __name__ == "__main__":
     typer.run(main)
+
+
+def licence_demo(api: str, requester: LabelShareClient, annotators: list[LabelShareClient], project_id: int,
+                 w3: Web3, deployment: Deployment) -> None:
+    """Publish the settled dataset, sell two licences (ETH and tUSD), export, claim, withdraw."""
+    version = requester.publish_version(project_id)
+    console.print(f"Dataset version {version['version_id']} published: epochs {version['from_epoch']}-"
+                  f"{version['to_epoch']}, contributors' shares root {version['shares_root'][:18]}...")
+    tusd = deployment.address("stablecoin")
+    requester.set_licence_terms(project_id, price=3 * 10**17, requester_share_bps=2_000)  # 0.3 ETH, 20% to me
+    requester.set_licence_terms(project_id, price=150 * 10**6, currency=tusd)  # 150 tUSD
+    buyers = [LabelShareClient(api, dev_account(i), siwe_domain=get_settings().siwe_domain) for i in (8, 9)]
+    for b in buyers:
+        b.sign_in()
+    stablecoin = w3.eth.contract(address=tusd, abi=deployment.abi("stablecoin"))
+    minter = buyers[1]
+    tx = stablecoin.functions.mint(minter.address, 150 * 10**6).build_transaction(
+        {"from": minter.address, "nonce": w3.eth.get_transaction_count(minter.address, "pending")})
+    w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(minter.account.sign_transaction(tx).raw_transaction))
+    sold = [buyers[0].buy_licence(version["version_id"]), buyers[1].buy_licence(version["version_id"], tusd)]
+    for b, s in zip(buyers, sold, strict=True):
+        console.print(f"{b.address} bought licence {s['licence_id']} (tx {s['tx_hash'][:18]}...)")
+    labels = buyers[0].export(project_id, version=version["version_id"]).splitlines()
+    console.print(f"The ETH buyer exported the licensed version: {len(labels)} verified labels, each with its "
+                  "on-chain annotations")
+
+    table = Table(title=f"Project {project_id}: licence revenue claimed by its contributors")
+    for column in ("annotator", "shares", "claimed", "claim tx"):
+        table.add_column(column)
+    for client in annotators:
+        rows = client.my_revenue()
+        share = f"{int(rows[0]['shares']) * 100 / int(rows[0]['total_shares']):.1f}%" if rows else "0%"
+        paid = client.claim_revenue()
+        table.add_row(client.address, share, ", ".join(
+            f"{int(p['amount']) / 10 ** p['decimals']:.6g} {p['symbol']}" for p in paid) or "-",
+            paid[-1]["tx_hash"][:18] + "..." if paid else "-")
+    console.print(table)
+    eth, usd = requester.withdraw_revenue(), requester.withdraw_revenue(tusd)
+    console.print(f"The requester withdrew its 20%: {eth / 1e18:g} ETH and {usd / 1e6:g} tUSD; the protocol's 5% fee "
+                  "waits for the timelock.")
+    for b in buyers:
+        b.close()

@@ -193,20 +193,37 @@ def list_tasks(session: Session, project: Project, status: str | None, offset: i
              "confidence": t.confidence} for t in tasks]
 
 
-def export_labels(session: Session, project: Project, fmt: str) -> tuple[str, str]:
-    """Verified labels of completed non-gold tasks as (content, media type)."""
-    rows = session.execute(
-        select(Task).where(Task.project_id == project.id, Task.complete.is_(True), Task.is_gold.is_(False),
-                           Task.verified_label.is_not(None)).order_by(Task.id)
-    ).scalars().all()
+def export_labels(session: Session, project: Project, fmt: str,
+                  epochs: tuple[int, int] | None = None) -> tuple[str, str]:
+    """Verified labels of completed non-gold tasks as (content, media type). With ``epochs``
+    (a dataset version's range) only tasks with accepted work settled in those epochs, each with
+    that work as committed on-chain (annotator, label hash, reward, epoch, submission id), so a
+    licensee can prove every record against the epochs' roots (``GET /epochs/{id}/proof/{submission_id}``)."""
+    query = select(Task).where(Task.project_id == project.id, Task.complete.is_(True), Task.is_gold.is_(False),
+                               Task.verified_label.is_not(None))
+    work: dict[int, list[dict[str, Any]]] = {}
+    if epochs is not None:
+        accepted = session.execute(
+            select(Submission.task_id, Submission.id, Submission.annotator, Submission.label_hash, Submission.reward,
+                   Submission.epoch_id)
+            .where(Submission.project_id == project.id, Submission.status == "accepted",
+                   Submission.epoch_id.between(*epochs)).order_by(Submission.id)).all()
+        for task_id, sub_id, annotator, label_hash, reward, epoch_id in accepted:
+            work.setdefault(task_id, []).append({"submission_id": sub_id, "annotator": annotator,
+                                                 "label_hash": label_hash, "reward": str(reward), "epoch_id": epoch_id})
+        query = query.where(Task.id.in_(work.keys()))
+    rows = session.execute(query.order_by(Task.id)).scalars().all()
     records = [{"task_id": t.external_id, "task_key": t.task_key, "data": t.data, "label": t.verified_label,
-                "confidence": t.confidence} for t in rows]
+                "confidence": t.confidence} | ({"annotations": work[t.id]} if epochs is not None else {})
+               for t in rows]
     if fmt == "jsonl":
         return "".join(json.dumps(r, sort_keys=True) + "\n" for r in records), "application/x-ndjson"
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["task_id", "task_key", "data", "label", "confidence"])
+    columns = ["task_id", "task_key", "data", "label", "confidence"] + (["annotations"] if epochs is not None else [])
+    writer.writerow(columns)
     for r in records:
         writer.writerow([r["task_id"], r["task_key"], json.dumps(r["data"], sort_keys=True),
-                         json.dumps(r["label"], sort_keys=True), r["confidence"]])
+                         json.dumps(r["label"], sort_keys=True), r["confidence"]]
+                        + ([json.dumps(r["annotations"], sort_keys=True)] if epochs is not None else []))
     return out.getvalue(), "text/csv"

@@ -57,12 +57,13 @@ def database_url(request, tmp_path) -> Iterator[str]:
 
 
 @pytest.fixture
-def deployment_file(chain, protocol, deployer, admin, guardian, verifier, qualifier, requester, deploy_params,
-                    tmp_path) -> Path:
+def deployment_file(chain, protocol, stablecoin, deployer, admin, guardian, verifier, qualifier, requester,
+                    deploy_params, tmp_path) -> Path:
     roles = RoleHolders(admin=admin.address, guardian=guardian.address, verifier=verifier.address,
                         qualifier=qualifier.address, requester=requester.address)
     path = tmp_path / "deployment.json"
-    record_deployment(chain, "ethereum:local:foundry", deployer, protocol, roles, deploy_params, path)
+    record_deployment(chain, "ethereum:local:foundry", deployer, protocol | {"stablecoin": stablecoin}, roles,
+                      deploy_params, path)
     return path
 
 

@@ -18,8 +18,9 @@ def test_chainAbi_isTheApeBuildsAbi_andChainNamesDomainAndRpc(api, settings):
         abis = c.get("/chain/abi").json()
         info = c.get("/chain").json()
     deployment = Deployment.load(settings.deployment_file)
-    assert abis == {"ledger": deployment.abi("ledger"), "token": deployment.abi("token")}
+    assert abis == {name: deployment.abi(name) for name in ("ledger", "token", "licences")}
     assert info["siwe_domain"] == settings.siwe_domain and info["rpc_url"] == settings.rpc_url
+    assert (info["licences"], info["stablecoin"]) == (deployment.address("licences"), deployment.address("stablecoin"))
     assert info["deployment_block"] == deployment.block_number
 
 

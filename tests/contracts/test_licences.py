@@ -38,10 +38,10 @@ def buyer(stranger):
 
 
 @pytest.fixture
-def stablecoin(project, deployer, buyer):
-    coin = deployer.deploy(project.TestStablecoin)
-    coin.mint(buyer.address, 1_000_000 * USD, sender=buyer)
-    return coin
+def stablecoin(stablecoin, buyer):
+    """The session's tUSD with a million of it minted to the buyer."""
+    stablecoin.mint(buyer.address, 1_000_000 * USD, sender=buyer)
+    return stablecoin
 
 
 def work(project_id: int, counts: dict, tag: str = "", reward: int = REWARD) -> list[AcceptedAnnotation]:

@@ -16,10 +16,11 @@ from labelshare.api.errors import install_error_handlers
 from labelshare.api.input_guard import InputGuardMiddleware
 from labelshare.api.openapi import document_openapi
 from labelshare.api.rate_limit import EXEMPT_PATHS, RateLimitMiddleware
-from labelshare.api.routes import auth, chain, epochs, me, projects, qualifications, submissions, tasks
+from labelshare.api.routes import auth, chain, epochs, licences, me, projects, qualifications, submissions, tasks
 from labelshare.chain import Chain
 from labelshare.config import Settings, get_settings
 from labelshare.db.engine import make_engine, make_session_factory, upgrade_database
+from labelshare.licences import LicenceBook
 from labelshare.manifests import ManifestStore
 from labelshare.quality import Reviewer
 from labelshare.settlement import Settler, SettlementWorker
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessions = make_session_factory(engine)
         app.state.chain = Chain(settings)
         app.state.manifests = ManifestStore(settings.manifests_dir)
+        app.state.licence_book = LicenceBook(app.state.chain)
         app.state.settler = Settler(app.state.sessions, app.state.chain, settings, app.state.manifests)
         app.state.reviewer = Reviewer(app.state.sessions, app.state.chain, settings)
         worker = SettlementWorker(app.state.settler, settings.settlement_poll_seconds, app.state.reviewer)
@@ -65,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost: a request over a rate limit is refused before anything else reads it.
     app.add_middleware(RateLimitMiddleware, settings=settings)
 
-    for module in (chain, auth, projects, tasks, submissions, me, qualifications, epochs):
+    for module in (chain, auth, projects, tasks, submissions, me, qualifications, epochs, licences):
         app.include_router(module.router)
     # Error responses (ErrorOut), the import's raw body and the export's formats in the OpenAPI document.
     document_openapi(app, rate_limited=settings.rate_limit_enabled, exempt_paths=EXEMPT_PATHS)

@@ -17,6 +17,7 @@ from labelshare.auth import SessionCache, authenticate, require_token
 from labelshare.chain import Chain
 from labelshare.config import Settings
 from labelshare.errors import Forbidden
+from labelshare.licences import LicenceBook
 from labelshare.manifests import ManifestStore
 
 
@@ -43,6 +44,10 @@ async def _manifests(request: Request) -> ManifestStore:
     return request.app.state.manifests
 
 
+async def _licence_book(request: Request) -> LicenceBook:
+    return request.app.state.licence_book
+
+
 SessionDep = Annotated[Session, Depends(_db, scope="function")]
 # For a route that runs its own transaction (``with sessions.begin() as session:``) and so commits
 # on the thread that did the work: a SessionDep commits on a later hop, and on SQLite the write
@@ -51,6 +56,7 @@ SessionsDep = Annotated[sessionmaker[Session], Depends(_sessions)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 ChainDep = Annotated[Chain, Depends(_chain)]
 ManifestsDep = Annotated[ManifestStore, Depends(_manifests)]
+LicenceBookDep = Annotated[LicenceBook, Depends(_licence_book)]
 
 
 async def _bearer(authorization: Annotated[str | None, Header()] = None) -> str | None:

@@ -34,11 +34,14 @@ class ChainOut(BaseModel):
     siwe_domain: str = Field(description="the EIP-4361 domain sign-in messages must name")
     rpc_url: str | None = Field(description="a public RPC URL for read-only chain access, if the service offers one")
     deployment_block: int = Field(description="the block the protocol was deployed at: where event scans start")
+    licences: str | None = Field(default=None, description="the DatasetLicences contract")
+    stablecoin: str | None = Field(default=None, description="a test ERC-20 (tUSD) licences can be paid in; local chains only")
 
 
 class ContractAbis(BaseModel):
     ledger: list[dict[str, Any]]
-    token: list[dict[str, Any]]
+    token: list[dict[str, Any]] = Field(description="the reward token's; fits any ERC-20's calls")
+    licences: list[dict[str, Any]] | None = None
 
 
 class ProjectOut(BaseModel):
@@ -216,3 +219,82 @@ class InclusionProofOut(BaseModel):
     leaf: str
     proof: list[str]
     root: str
+
+
+# ---------------------------------------------------------------- licences
+# Amounts are decimal strings in the currency's smallest unit (wei for ETH): uint256 does not fit JSON numbers.
+
+
+class VersionOut(BaseModel):
+    version_id: int
+    project_id: int
+    from_epoch: int = Field(description="first settled ledger epoch of the dataset version")
+    to_epoch: int = Field(description="last settled ledger epoch of the dataset version")
+    published_at: int = Field(description="block timestamp of publication, seconds")
+    shares_root: str = Field(description="Merkle root over (annotator, shares) leaves")
+    total_shares: str
+    tx_hash: str | None = None
+
+
+class CurrencyAmount(BaseModel):
+    currency: str = Field(description="0x000…000 for ETH, else the ERC-20's address")
+    symbol: str
+    decimals: int
+
+
+class PriceOut(CurrencyAmount):
+    price: str
+
+
+class PoolOut(CurrencyAmount):
+    revenue_per_share: str = Field(description="contributors' revenue per share, scaled by 1e36")
+    contributed: str = Field(description="contributors' part of every sale of this version in this currency")
+    claimed: str
+    claimable: str = Field(description="what contributors can still claim")
+    dust: str = Field(description="rounding left in the contract: at most one unit per sale plus one per contributor")
+
+
+class VersionRevenueOut(VersionOut):
+    contributors: int
+    pools: list[PoolOut]
+
+
+class LicenceOut(BaseModel):
+    licence_id: int
+    version_id: int
+    project_id: int
+    buyer: str
+    currency: str
+    price: str
+    fee: str
+    requester_amount: str
+    contributors_amount: str
+    tx_hash: str
+    block: int
+
+
+class ProjectRevenueOut(BaseModel):
+    project_id: int
+    fee_bps: int = Field(description="protocol fee of future sales, basis points")
+    requester_share_bps: int = Field(description="requester's share of future sales, basis points")
+    prices: list[PriceOut]
+    versions: list[VersionRevenueOut]
+    sales: list[LicenceOut]
+
+
+class ShareProofOut(BaseModel):
+    version_id: int
+    annotator: str
+    shares: str
+    total_shares: str
+    proof: list[str]
+
+
+class AnnotatorRevenueOut(CurrencyAmount):
+    version_id: int
+    project_id: int
+    shares: str
+    total_shares: str
+    claimed: str
+    claimable: str
+    proof: list[str] = Field(description="the shares leaf's Merkle proof, for DatasetLicences.claim")

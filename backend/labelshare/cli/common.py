@@ -21,7 +21,7 @@ from eth_account.signers.local import LocalAccount
 from rich.console import Console
 from typer.core import TyperGroup
 
-from labelshare.client import ApiError, LabelShareClient
+from labelshare.client import ApiError, ChainTxError, LabelShareClient
 from labelshare.errors import LabelShareError
 from labelshare.wallet import keystore_address, unlock
 
@@ -53,6 +53,8 @@ class ErrorReportingGroup(TyperGroup):
             raise fail(f"{err.detail}{where} [{err.status} {err.code}]", hint) from None
         except LabelShareError as err:
             raise fail(err.detail + (f" (field {err.field})" if err.field else "")) from None
+        except ChainTxError as err:
+            raise fail(str(err)) from None
         except httpx.TransportError as err:
             api = ctx.obj.api if isinstance(ctx.obj, CliState) else "the API"
             raise fail(f"cannot reach {api}: {type(err).__name__}",

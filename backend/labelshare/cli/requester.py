@@ -154,10 +154,13 @@ def quality(ctx: typer.Context, project_id: ProjectId) -> None:
 @project_app.command()
 def export(ctx: typer.Context, project_id: ProjectId,
            out: Annotated[Path | None, typer.Option("-o", "--out", help="file to write (default: stdout)")] = None,
-           fmt: Annotated[Literal["jsonl", "csv"], typer.Option("--format")] = "jsonl") -> None:
+           fmt: Annotated[Literal["jsonl", "csv"], typer.Option("--format")] = "jsonl",
+           version: Annotated[int | None, typer.Option(min=1, help="a dataset version (yours, or one you hold a "
+                                                               "licence to): its labels and on-chain annotations")] = None,
+           ) -> None:
     """Export the verified labels (with their confidence)."""
     with api_client(ctx) as client:
-        content = client.export(project_id, fmt=fmt)
+        content = client.export(project_id, fmt=fmt, version=version)
     if out is None:
         typer.echo(content, nl=False)
     else:

@@ -59,7 +59,8 @@ def print_report(report: AuditReport) -> None:
         table.add_row(check.name, "[green]ok[/]" if check.ok else "[red]MISMATCH[/]", check.detail)
     console.print(table)
     console.print(f"epochs {report.epochs}, annotations {report.annotations}, minted {report.minted}, "
-                  f"total supply {report.total_supply}, proofs checked on-chain {report.proofs_checked_on_chain}")
+                  f"total supply {report.total_supply}, proofs checked on-chain {report.proofs_checked_on_chain}, "
+                  f"dataset versions {report.revenue_versions}, licences sold {report.licences_sold}")
     console.print("[bold green]audit clean[/]" if report.ok else "[bold red]audit FAILED[/]")
 
 
@@ -77,13 +78,14 @@ def audit(
         with api_client(ctx, signed_in=False) as client:
             reader = client.chain_reader(ctx.obj.rpc_url)
             report = run_audit(reader.w3, reader.ledger, reader.token, reader.deployment_block,
-                               _manifest_source(manifests, None if manifests else client.base_url), sample=sample)
+                               _manifest_source(manifests, None if manifests else client.base_url), sample=sample,
+                               licences=reader.licences)
     else:
         from labelshare.chain import Chain
 
         chain = Chain(get_settings())
         report = run_audit(chain.w3, chain.ledger, chain.token, chain.deployment.block_number,
-                           _manifest_source(manifests, None), sample=sample)
+                           _manifest_source(manifests, None), sample=sample, licences=chain.licences)
     print_report(report)
     raise typer.Exit(0 if report.ok else 1)
 

@@ -17,14 +17,18 @@ def chain_info(chain: ChainDep, settings: SettingsDep) -> ChainOut:
     return ChainOut(chain_id=chain.chain_id, ledger=chain.ledger.address, token=chain.token.address,
                     eip712_domain=chain.domain.as_dict(), eip712_types=SUBMISSION_TYPES,
                     siwe_domain=settings.siwe_domain, rpc_url=rpc_url,
-                    deployment_block=chain.deployment.block_number)
+                    deployment_block=chain.deployment.block_number,
+                    licences=chain.licences.address if chain.licences is not None else None,
+                    stablecoin=chain.deployment.contracts["stablecoin"].address
+                    if "stablecoin" in chain.deployment.contracts else None)
 
 
 @router.get("/chain/abi", response_model=ContractAbis)
 def contract_abis(chain: ChainDep) -> ContractAbis:
-    """The ledger's and the token's ABIs, from the Ape build the deployment names: clients read
-    the chain with these rather than with copies of their own."""
-    return ContractAbis(ledger=chain.ledger.abi, token=chain.token.abi)
+    """The ledger's, the token's and the licences' ABIs, from the Ape build the deployment names:
+    clients read the chain with these rather than with copies of their own."""
+    return ContractAbis(ledger=chain.ledger.abi, token=chain.token.abi,
+                        licences=chain.licences.abi if chain.licences is not None else None)
 
 
 @router.get("/health")

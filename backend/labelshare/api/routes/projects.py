@@ -7,10 +7,12 @@ from eth_utils import is_address, to_checksum_address
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from labelshare.api.deps import ChainDep, CurrentRequester, SessionDep, SettingsDep
+from labelshare.api.deps import (
+    ChainDep, CurrentAnnotator, CurrentRequester, LicenceBookDep, SessionDep, SessionsDep, SettingsDep,
+)
 from labelshare.api.schemas import ImportOut, ProjectOut, ProjectQualityOut, TaskOut
 from labelshare.db.models import Project
-from labelshare.errors import InvalidInput
+from labelshare.errors import Forbidden, InvalidInput, NotFound
 from labelshare.projects import (
     ProjectCreate, create_project, export_labels, get_project, list_tasks, project_quality, project_stats,
     set_project_open,
@@ -118,8 +120,29 @@ def tasks(
 
 
 @router.get("/{project_id}/export")
-def export(project_id: int, requester: CurrentRequester, session: SessionDep,
-           format: Annotated[Literal["jsonl", "csv"], Query()] = "jsonl") -> Response:
-    """Verified labels of completed tasks (JSONL or CSV). Only the project's owner."""
-    content, media_type = export_labels(session, get_project(session, project_id, owner=requester), format)
-    return Response(content, media_type=media_type)
+def export(project_id: int, caller: CurrentAnnotator, sessions: SessionsDep, book: LicenceBookDep,
+           format: Annotated[Literal["jsonl", "csv"], Query()] = "jsonl",
+           version: Annotated[int | None, Query(ge=1, le=2**63 - 1,
+                                                description="a dataset version: its labels only")] = None) -> Response:
+    """Verified labels of completed tasks (JSONL or CSV). Without ``version``: every label, for
+    the project's owner. With ``version``: the labels of that dataset version (tasks with work
+    settled in its epochs, each with its on-chain annotations), for the owner or a wallet holding
+    a licence to it on-chain."""
+    with sessions() as session:
+        project = get_project(session, project_id)
+    epochs = None
+    if version is not None:
+        v = book.version(version)
+        if v["project_id"] != project_id:
+            raise NotFound(f"dataset version {version} is not a version of project {project_id}", field="version")
+        epochs = (v["from_epoch"], v["to_epoch"])
+    if caller != project.owner:
+        if version is None:
+            raise Forbidden("only the project's owner exports every label; buy a licence to a dataset version "
+                            "and export it with ?version=", field="version")
+        if not book.holds_licence(caller, version):
+            raise Forbidden(f"{caller} holds no licence to dataset version {version}", field="version")
+    with sessions() as session:
+        content, media_type = export_labels(session, project, format, epochs)
+    headers = {"X-LabelShare-Version": str(version)} if version is not None else {}
+    return Response(content, media_type=media_type, headers=headers)
