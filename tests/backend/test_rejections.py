@@ -809,7 +809,9 @@ def test_projectTasks_forbiddenIfAnotherRequestersProject(api, wallet, annotator
         body = _assert_error(other.post(f"/projects/{project_id}/tasks?format=jsonl", content=rows), 403, "forbidden",
                              field="project_id")
         assert "another requester" in body["detail"]
-        _assert_error(other.get(f"/projects/{project_id}/export"), 403, "forbidden", field="project_id")
+        # Only the owner exports every label; anyone else needs a licence to a dataset version.
+        refused = _assert_error(other.get(f"/projects/{project_id}/export"), 403, "forbidden", field="version")
+        assert "buy a licence" in refused["detail"]
         _assert_error(stranger.post(f"/projects/{project_id}/tasks?format=jsonl", content=rows), 403, "forbidden",
                       field=None)
         assert _count(api, Task) == 0
