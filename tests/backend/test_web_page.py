@@ -9,26 +9,19 @@ quality summary. Everything the page shows is compared with the API and the chai
 from __future__ import annotations
 
 import json
-import os
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from eth_account.messages import encode_defunct
 from eth_utils import to_checksum_address
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from web_support.images import data_url, png_with_rectangle
+from web_support.page import (  # noqa: F401 - browser, database_url and settings are fixtures
+    ANNOTATOR, Screenshots, browser, connect_and_sign_in, database_url, open_page, settings, wallet_context,
+)
 
 from labelshare.labels import label_hash
-from labelshare.web import BUNDLE
 
-ROOT = Path(__file__).resolve().parents[2]
-WALLET_JS = Path(__file__).resolve().parent / "web_support" / "wallet.js"
-# anvil's published development account #9: unlocked on the test anvil, used by no other test.
-ANNOTATOR = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"
 SETTLE_TIMEOUT_MS = 90_000
 
 # "𝔼" is outside the Basic Multilingual Plane: one code point (what the API counts) but two UTF-16
@@ -37,92 +30,6 @@ TEXT = "Ada wrote 𝔼[X] = μ on a napkin in Paris, then flew to Zürich for a 
 SPANS = [("Zürich", "LOC"), ("Ada", "PER"), ("Paris", "LOC")]  # added out of order: the page sorts them
 IMAGE_SIZE = (240, 160)
 OBJECT = (90, 50, 60, 40)  # x, y, w, h of the rectangle drawn in the image
-
-
-@pytest.fixture
-def database_url(tmp_path) -> str:
-    # SQLite only: the page talks to the API alone, whose storage the other backend tests run on
-    # SQLite and PostgreSQL; a second browser run would double this test's time for no new check.
-    return f"sqlite:///{tmp_path / 'labelshare.db'}"
-
-
-@pytest.fixture
-def settings(settings, api_port):
-    # The browser's sign-in message names the page's host, which must be the service's SIWE domain.
-    return settings.model_copy(update={"siwe_domain": f"127.0.0.1:{api_port}"})
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    executable = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(executable).is_file():
-        pytest.fail("chromium is not installed: run `make setup` (it installs Debian's chromium package)")
-    if not BUNDLE.is_file():
-        pytest.fail(f"the web page's bundle {BUNDLE} is missing: run `make setup`")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, headless=True)
-        yield browser
-        browser.close()
-
-
-class Screenshots:
-    """Saves full-page screenshots under tmp_path, and into docs/screenshots/ for the README when
-    LABELSHARE_SCREENSHOTS is set (`make screenshots`)."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.folders = [tmp_path / "screenshots"]
-        if os.environ.get("LABELSHARE_SCREENSHOTS"):
-            self.folders.append(ROOT / "docs" / "screenshots")
-        for folder in self.folders:
-            folder.mkdir(parents=True, exist_ok=True)
-
-    def __call__(self, page: Page, name: str) -> None:
-        png = page.screenshot(full_page=True, animations="disabled")
-        for folder in self.folders:
-            (folder / f"{name}.png").write_bytes(png)
-
-
-def _wallet_context(browser: Browser, rpc_url: str, address: str, name: str, signer: str) -> BrowserContext:
-    context = browser.new_context(viewport={"width": 1200, "height": 860})
-    config = {"rpcUrl": rpc_url, "address": address, "name": name, "rdns": "dev.labelshare.test-wallet",
-              "signer": signer}
-    context.add_init_script(f"const WALLET = {json.dumps(config)};\n{WALLET_JS.read_text()}")
-    return context
-
-
-class PageWatch:
-    """Uncaught page errors, and every URL the page fetched (all must be the API or the chain)."""
-
-    def __init__(self, page: Page) -> None:
-        self.errors: list[str] = []
-        self.urls: list[str] = []
-        page.on("pageerror", lambda error: self.errors.append(str(error)))
-        page.on("request", lambda request: self.urls.append(request.url))
-
-    def check(self, *origins: str) -> None:
-        assert not self.errors, self.errors
-        foreign = [u for u in self.urls if not u.startswith(("data:", *origins))]
-        assert not foreign, f"the page fetched from elsewhere: {foreign}"
-
-
-def _open(page: Page, url: str) -> PageWatch:
-    watch = PageWatch(page)
-    page.goto(f"{url}/app/")
-    expect(page.locator("body")).to_have_attribute("data-ready", "true")
-    return watch
-
-
-def _connect_and_sign_in(page: Page, address: str) -> str:
-    """Connects the announced wallet and signs in; returns the session's bearer token."""
-    option = page.get_by_test_id("wallet-option").filter(has_text="Test wallet")
-    expect(option).to_have_count(1)
-    option.click()
-    expect(page.get_by_test_id("wallet-address")).to_have_text(address)
-    expect(page.get_by_test_id("chain-warning")).to_be_hidden()
-    page.get_by_test_id("sign-in").click()
-    expect(page.get_by_test_id("session-address")).to_have_text(address)
-    expect(page.get_by_test_id("sign-in-error")).to_be_hidden()
-    return page.evaluate("JSON.parse(sessionStorage.getItem('labelshare.session')).token")
 
 
 def _create_project(client: httpx.Client, name: str, instructions: str, schema: dict, reward: int,
@@ -229,10 +136,10 @@ def test_webPage_annotatorLabelsIsPaidOnChain_auditClean_requesterSeesQuality(
             [{"id": "img-1", "data": {"image": image, "width": width, "height": height}}]),
     }
 
-    context = _wallet_context(browser, rpc_url, ANNOTATOR, "Test wallet (anvil #9)", "anvil")
+    context = wallet_context(browser, rpc_url, ANNOTATOR, "Test wallet (anvil #9)", "anvil")
     page = context.new_page()
-    watch = _open(page, api.url)
-    token_value = _connect_and_sign_in(page, ANNOTATOR)
+    watch = open_page(page, api.url)
+    token_value = connect_and_sign_in(page, ANNOTATOR)
     expect(page.get_by_test_id("wallet-chain")).to_have_attribute("data-chain-id", str(chain.chain_id))
     me = api.client(token_value)
     shot(page, "01-signed-in")
@@ -349,16 +256,16 @@ def test_webPage_annotatorLabelsIsPaidOnChain_auditClean_requesterSeesQuality(
         assert address.lower() == requester.lower()
         return "0x" + bytes(requester_account.sign_message(encode_defunct(hexstr=message_hex)).signature).hex()
 
-    context = _wallet_context(browser, rpc_url, requester, "Test wallet (requester)", "python")
+    context = wallet_context(browser, rpc_url, requester, "Test wallet (requester)", "python")
     context.expose_function("labelshareTestSign", sign_as_requester)
     page = context.new_page()
     # Opened under another host name than the service's SIWE domain, the page says where to go.
     other_host = api.url.replace("127.0.0.1", "localhost")
-    _open(page, other_host)
+    open_page(page, other_host)
     expect(page.get_by_test_id("boot-error")).to_contain_text(f"only for {api.app.state.settings.siwe_domain}")
-    watch = _open(page, api.url)
+    watch = open_page(page, api.url)
     _audit_all(page, epochs, "public RPC")
-    _connect_and_sign_in(page, requester)
+    connect_and_sign_in(page, requester)
     expect(page.get_by_test_id("session-role")).to_have_text("(requester)")
     page.get_by_test_id("tab-requester").click()
     cards = page.get_by_test_id("requester-project")
