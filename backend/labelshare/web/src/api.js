@@ -43,3 +43,21 @@ export async function apiFetch(path, { method = 'GET', body } = {}) {
   }
   return json;
 }
+
+/** Fetches `path` as a file (with the session's token) and returns its Blob; throws ApiError. */
+export async function apiBlob(path) {
+  const headers = bearer ? { Authorization: `Bearer ${bearer}` } : {};
+  const response = await fetch(path, { headers });
+  if (!response.ok) {
+    let json = null;
+    try {
+      json = JSON.parse(await response.text());
+    } catch {
+      json = null; // not JSON: ApiError falls back to the status
+    }
+    const error = new ApiError(response.status, json);
+    if (response.status === 401 && bearer) unauthorisedListeners.forEach((listener) => listener(error));
+    throw error;
+  }
+  return response.blob();
+}

@@ -1,5 +1,5 @@
-// LabelShare page: wallet connection and sign-in at the top, then four views (annotate, my work,
-// my projects, audit). Everything it talks to is the same-origin API and the chain.
+// LabelShare page: wallet connection and sign-in at the top, then five views (annotate, my work,
+// my projects, licences, audit). Everything it talks to is the same-origin API and the chain.
 
 import { apiFetch, onUnauthorised, setBearerToken } from './api.js';
 import { loadTokenMeta } from './chainReads.js';
@@ -8,6 +8,7 @@ import { restoreSession, sessionMatchesWallet, signIn, signInBlocker, signOut } 
 import { state, subscribe, update, walletOnServiceChain } from './state.js';
 import { initAnnotate, loadProjects, openProjects } from './views/annotate.js';
 import { initAudit, loadEpochs } from './views/audit.js';
+import { initLicences, refreshLicences, refreshMyRevenue, resetMyRevenue } from './views/licences.js';
 import { initMyWork, refreshWork, resetMyWork } from './views/myWork.js';
 import { ownedProjects, refreshRequester } from './views/requester.js';
 import { connectWallet, discoverWallets, switchToServiceChain } from './wallets.js';
@@ -22,6 +23,7 @@ function showView(name) {
   }
   if (name === 'work') refreshWork();
   if (name === 'requester') refreshRequesterView();
+  if (name === 'licences') refreshLicences();
   if (name === 'audit') loadEpochs().catch((err) => showNotice($('audit-source'), describeError(err)));
 }
 
@@ -99,9 +101,11 @@ async function onSignIn() {
 
 function onSessionChange() {
   resetMyWork();
+  resetMyRevenue();
   if (!state.session) return;
   loadProjects().then(renderAccount).catch((err) => showNotice($('task-error'), describeError(err)));
   if (!$('view-work').hidden) refreshWork();
+  if (!$('view-licences').hidden) refreshMyRevenue().catch((err) => showNotice($('my-revenue-error'), describeError(err)));
 }
 
 // ---------------------------------------------------------------- boot
@@ -137,6 +141,7 @@ async function boot() {
   for (const tab of document.querySelectorAll('[role="tab"]')) tab.addEventListener('click', () => showView(tab.dataset.view));
   initAnnotate();
   initMyWork();
+  initLicences();
   initAudit();
 
   setBearerToken(null);
