@@ -126,9 +126,9 @@ bench: compile
 	python -m benchmarks.settlement --out .bench/settlement.json
 	python -m benchmarks.report --parts .bench --out docs
 
-# Re-runs the browser test, saving its screenshots of the web page into docs/screenshots/.
+# Re-runs the browser tests, saving their screenshots of the web page into docs/screenshots/.
 screenshots: compile
-	LABELSHARE_SCREENSHOTS=1 ape test tests/backend/test_web_page.py -q -p no:logging
+	LABELSHARE_SCREENSHOTS=1 ape test tests/backend/test_web_page.py tests/backend/test_web_licences.py -q -p no:logging
 
 # `eval "$$(make -s env)"` puts ape, anvil and the solc adapter on this shell's path.
 env:
