@@ -32,6 +32,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import function_abi_to_4byte_selector, to_checksum_address
 from web3 import HTTPProvider, Web3
 from web3.contract import Contract
+from web3.logs import DISCARD
 
 from labelshare.labels import label_hash
 from labelshare.leaves import AcceptedAnnotation, annotation_leaf
@@ -426,7 +427,7 @@ class LabelShareClient:
                 self._send(erc20.functions.approve(licences.address, price))
         receipt = self._send(licences.functions.buyLicence(version_id, currency, price),
                              value=price if int(currency, 16) == 0 else 0)
-        event = licences.events.LicencePurchased().process_receipt(receipt)[0]["args"]
+        event = licences.events.LicencePurchased().process_receipt(receipt, errors=DISCARD)[0]["args"]
         return {"licence_id": event["licenceId"], "version_id": version_id, "project_id": project_id,
                 "currency": currency, "price": price, "tx_hash": "0x" + bytes(receipt["transactionHash"]).hex()}
 
@@ -440,7 +441,7 @@ class LabelShareClient:
             receipt = self._send(licences.functions.claim(
                 row["version_id"], to_checksum_address(row["currency"]), self._signer().address, int(row["shares"]),
                 [bytes.fromhex(p[2:]) for p in row["proof"]]))
-            event = licences.events.RevenueClaimed().process_receipt(receipt)[0]["args"]
+            event = licences.events.RevenueClaimed().process_receipt(receipt, errors=DISCARD)[0]["args"]
             paid.append({"version_id": row["version_id"], "currency": row["currency"], "symbol": row["symbol"],
                          "decimals": row["decimals"], "amount": event["amount"],
                          "tx_hash": "0x" + bytes(receipt["transactionHash"]).hex()})

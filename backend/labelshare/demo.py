@@ -128,8 +128,6 @@ def main(api: str = "http://127.0.0.1:8000", timeout: float = 120.0) -> None:
     sys.exit(0 if report.ok else 1)
 
 
-if __name__ == "__main__":
-    typer.run(main)
 
 
 def licence_demo(api: str, requester: LabelShareClient, annotators: list[LabelShareClient], project_id: int,
@@ -172,3 +170,7 @@ def licence_demo(api: str, requester: LabelShareClient, annotators: list[LabelSh
                   "waits for the timelock.")
     for b in buyers:
         b.close()
+
+
+if __name__ == "__main__":
+    typer.run(main)
