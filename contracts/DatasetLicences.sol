@@ -274,6 +274,7 @@ contract DatasetLicences is IDatasetLicences, AccessControl, Pausable, Reentranc
     /// @inheritdoc IDatasetLicences
     function licence(uint256 licenceId) external view returns (Licence memory l) {
         l = _licences[licenceId];
+        // slither-disable-next-line timestamp -- compares the buyer's address; the struct merely also holds a time
         if (l.buyer == address(0)) revert LicencesUnknownLicence(licenceId);
     }
 

@@ -113,7 +113,7 @@ interface IDatasetLicences {
     /// @notice Emitted when the protocol fee changes.
     event FeeChanged(uint256 oldFeeBps, uint256 newFeeBps);
     /// @notice Emitted when the treasury changes.
-    event TreasuryChanged(address oldTreasury, address newTreasury);
+    event TreasuryChanged(address indexed oldTreasury, address indexed newTreasury);
 
     /// @notice Publishes a dataset version of `projectId`: its settled epochs `fromEpoch`..`toEpoch`
     /// and the Merkle root of its contributors' shares. Publisher role only.
