@@ -468,3 +468,27 @@ def test_roundingDust_staysWithinBound(seed, create_project, settle_epoch, licen
     assert pool.claimed == paid
     dust = pool.contributed - pool.claimed
     assert 0 <= dust <= payments + len(contributors), f"dust {dust}"
+
+
+# --------------------------------------------------------------------- gas
+
+
+def test_buyLicence_gasIsTheSameFor3Or1000Contributors(settled_project, licences, settle_epoch, verifier, buyer,
+                                                        admin, project_owner, accounts):
+    """A sale's gas does not depend on how many contributors share it (O(1)); a claim's grows
+    only with its proof's length (log2 of the contributors)."""
+    project_id, small, epochs = settled_project
+    many = VersionShares(project_id, small.from_epoch, small.to_epoch,
+                         {to_checksum_address(keccak(text=f"c{i}")[:20]): 10**18 + i for i in range(1_000)})
+    licences.publishVersion(project_id, small.from_epoch, small.to_epoch, many.tree.root, many.total, sender=verifier)
+    licences.setPrice(project_id, ETH, PRICE, sender=project_owner)
+    # Warm the same slots first (fee and requester balances, the licence counter), then compare.
+    licences.buyLicence(1, ETH, PRICE, value=PRICE, sender=admin)
+    licences.buyLicence(2, ETH, PRICE, value=PRICE, sender=admin)
+    gas = [licences.buyLicence(v, ETH, PRICE, value=PRICE, sender=buyer).gas_used for v in (1, 2)]
+    assert gas[0] == gas[1], gas
+    contributor = next(iter(many.shares))
+    proof = [bytes.fromhex(p[2:]) for p in many.proof(contributor)]
+    assert len(proof) in (9, 10)  # ceil/floor of log2(1000): the only part of a claim that grows
+    claimed = licences.claim(2, ETH, contributor, many.shares[contributor], proof, sender=buyer)
+    assert claimed.decode_logs(licences.RevenueClaimed)[0].amount > 0

@@ -107,3 +107,32 @@ def test_everyExternalFunction_onItsSuccessPath(ledger, token, timelock, admin, 
         timelock.execute(ledger.address, 0, data, bytes(32), bytes([i]) * 32, sender=admin)
     assert ledger.epochMintCap() == 2 * deploy_params.epoch_mint_cap
     assert ledger.hasRole(ledger.VERIFIER_ROLE(), stranger)
+
+
+def test_licenceFunctions_onTheirSuccessPath(ledger, licences, stablecoin, verifier, requester, annotators, stranger,
+                                             guardian):
+    from labelshare.licences import ETH, VersionShares
+
+    project_id = ledger.createProject(requester, keccak(text="spec-lic"), domain_id(GENERAL), REWARD, 1,
+                                      sender=requester).decode_logs(ledger.ProjectCreated)[0].projectId
+    annotations = [AcceptedAnnotation(a.address, project_id, keccak(text=f"lic-{i}-{a.address}"), keccak(text="l"),
+                                      REWARD) for i, a in enumerate(annotators)]
+    plan, _ = _settle(ledger, verifier, annotations)
+    shares = VersionShares(project_id, plan.epoch_id, plan.epoch_id, {a.address: REWARD for a in annotators})
+    licences.publishVersion(project_id, plan.epoch_id, plan.epoch_id, shares.tree.root, shares.total, sender=verifier)
+    licences.setPrice(project_id, ETH, 10**18, sender=requester)
+    licences.setPrice(project_id, stablecoin.address, 100 * 10**6, sender=requester)
+    licences.setRequesterShare(project_id, 2_000, sender=requester)
+    licences.buyLicence(1, ETH, 10**18, value=10**18, sender=stranger)
+    stablecoin.mint(stranger, 100 * 10**6, sender=stranger)
+    stablecoin.approve(licences.address, 100 * 10**6, sender=stranger)
+    licences.buyLicence(1, stablecoin.address, 100 * 10**6, sender=stranger)
+    for currency in (ETH, stablecoin.address):
+        a = annotators[0].address
+        receipt = licences.claim(1, currency, a, shares.shares[a], [bytes.fromhex(p[2:]) for p in shares.proof(a)],
+                                 sender=annotators[0])
+        assert receipt.decode_logs(licences.RevenueClaimed)[0].amount > 0
+        licences.withdraw(currency, sender=requester)
+    licences.pause(sender=guardian)
+    licences.unpause(sender=guardian)
+    assert licences.licenceCount() == 2 and licences.owed(requester, ETH) == 0
