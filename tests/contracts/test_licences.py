@@ -62,16 +62,28 @@ def shares_of(project_id: int, epochs: list[tuple[int, list[AcceptedAnnotation]]
 
 
 @pytest.fixture
-def settled_project(create_project, settle_epoch, project_owner, annotators, licences, verifier):
+def publish_project(create_project, settle_epoch, licences, verifier):
+    """Creates a project owned by ``owner``, settles one epoch of ``counts[annotator]`` annotations
+    each and publishes it as the next version; returns (project id, shares, epochs)."""
+
+    def publish(owner, counts: dict, tag: str = "", reward: int = REWARD):
+        project_id = create_project(owner=owner)
+        annotations = work(project_id, counts, tag, reward)
+        plan = settle_epoch(annotations)
+        epochs = [(plan.epoch_id, annotations)]
+        shares = shares_of(project_id, epochs)
+        licences.publishVersion(project_id, plan.epoch_id, plan.epoch_id, shares.tree.root, shares.total,
+                                sender=verifier)
+        return project_id, shares, epochs
+
+    return publish
+
+
+@pytest.fixture
+def settled_project(publish_project, project_owner, annotators):
     """A project owned by ``project_owner`` whose first epoch paid annotators 1, 2 and 5
-    annotations (unequal contributions), published as version 1; returns (project id, shares, epochs)."""
-    project_id = create_project(owner=project_owner)
-    annotations = work(project_id, dict(zip(annotators, (1, 2, 5), strict=True)))
-    plan = settle_epoch(annotations)
-    epochs = [(plan.epoch_id, annotations)]
-    shares = shares_of(project_id, epochs)
-    licences.publishVersion(project_id, plan.epoch_id, plan.epoch_id, shares.tree.root, shares.total, sender=verifier)
-    return project_id, shares, epochs
+    annotations (unequal contributions), published as version 1."""
+    return publish_project(project_owner, dict(zip(annotators, (1, 2, 5), strict=True)))
 
 
 @pytest.fixture
@@ -350,14 +362,10 @@ def test_withdraw_paysTreasuryThroughTimelockAndRequester(for_sale, licences, bu
 # -------------------------------------------------------------- hostility
 
 
-def test_reentrantToken_cannotClaimTwice(project, deployer, create_project, settle_epoch, licences, verifier,
-                                         project_owner, buyer, annotators):
+def test_reentrantToken_cannotClaimTwice(project, deployer, publish_project, licences, project_owner, buyer,
+                                         annotators):
     hostile = deployer.deploy(project.HostileToken)
-    project_id = create_project(owner=project_owner)
-    annotations = work(project_id, {annotators[0]: 1, annotators[1]: 3})
-    plan = settle_epoch(annotations)
-    shares = shares_of(project_id, [(plan.epoch_id, annotations)])
-    licences.publishVersion(project_id, plan.epoch_id, plan.epoch_id, shares.tree.root, shares.total, sender=verifier)
+    project_id, shares, _ = publish_project(project_owner, {annotators[0]: 1, annotators[1]: 3})
     licences.setPrice(project_id, hostile.address, 1_000_000, sender=project_owner)
     hostile.mint(buyer.address, 10_000_000, sender=buyer)
     hostile.approve(licences.address, 10_000_000, sender=buyer)
@@ -379,15 +387,11 @@ def test_reentrantToken_cannotClaimTwice(project, deployer, create_project, sett
     assert licences.pool(1, hostile.address).claimed == hostile.balanceOf(a)
 
 
-def test_reentrantReceiver_cannotClaimOrWithdrawTwice(project, deployer, create_project, settle_epoch, licences,
-                                                      verifier, buyer, annotators):
+def test_reentrantReceiver_cannotClaimOrWithdrawTwice(project, deployer, publish_project, licences, buyer,
+                                                      annotators):
     receiver = deployer.deploy(project.HostileReceiver)
     # The receiver contract is both an annotator (paid in ETH) and a project owner.
-    project_id = create_project(owner=receiver)
-    annotations = work(project_id, {receiver.address: 2, annotators[0]: 2})
-    plan = settle_epoch(annotations)
-    shares = shares_of(project_id, [(plan.epoch_id, annotations)])
-    licences.publishVersion(project_id, plan.epoch_id, plan.epoch_id, shares.tree.root, shares.total, sender=verifier)
+    project_id, shares, _ = publish_project(receiver, {receiver.address: 2, annotators[0]: 2})
     receiver.execute(licences.address, licences.setPrice.encode_input(project_id, ETH, PRICE), sender=deployer)
     receiver.execute(licences.address, licences.setRequesterShare.encode_input(project_id, 5_000), sender=deployer)
     licences.buyLicence(1, ETH, PRICE, value=PRICE, sender=buyer)
@@ -403,14 +407,10 @@ def test_reentrantReceiver_cannotClaimOrWithdrawTwice(project, deployer, create_
     assert (receiver.attempts(), receiver.successes()) == (2, 0) and receiver.balance == owed_share + requester
 
 
-def test_refusingReceiver_blocksOnlyItsOwnPayout(project, deployer, create_project, settle_epoch, licences, verifier,
-                                                 buyer, annotators, project_owner):
+def test_refusingReceiver_blocksOnlyItsOwnPayout(project, deployer, publish_project, licences, buyer, annotators,
+                                                 project_owner):
     receiver = deployer.deploy(project.HostileReceiver)
-    project_id = create_project(owner=project_owner)
-    annotations = work(project_id, {receiver.address: 1, annotators[0]: 1})
-    plan = settle_epoch(annotations)
-    shares = shares_of(project_id, [(plan.epoch_id, annotations)])
-    licences.publishVersion(project_id, plan.epoch_id, plan.epoch_id, shares.tree.root, shares.total, sender=verifier)
+    project_id, shares, _ = publish_project(project_owner, {receiver.address: 1, annotators[0]: 1})
     licences.setPrice(project_id, ETH, PRICE, sender=project_owner)
     licences.buyLicence(1, ETH, PRICE, value=PRICE, sender=buyer)
     receiver.arm(licences.address, b"", True, sender=deployer)
