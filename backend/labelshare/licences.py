@@ -208,10 +208,12 @@ class LicenceBook:
         versions = []
         for v in self.versions(project_id):
             shares = self.shares(v["version_id"])
+            claimed = self._claimed_by(v["version_id"])  # one log query, not one call per contributor
             pools = []
             for cur in sorted({s["currency"] for s in sales if s["version_id"] == v["version_id"]}):
                 pool = self.pool(v["version_id"], cur)
-                claimable = sum(self._claimable(v["version_id"], cur, a, s, pool) for a, s in shares.shares.items())
+                claimable = sum(n * pool["revenue_per_share"] // SCALE - claimed.get((a, cur), 0)
+                                for a, n in shares.shares.items())
                 pools.append({**self.currency(cur), **pool, "claimable": claimable,
                               "dust": pool["contributed"] - pool["claimed"] - claimable})
             versions.append(v | {"contributors": len(shares.shares), "pools": pools})
@@ -225,9 +227,12 @@ class LicenceBook:
             "sales": sales,
         }
 
-    def _claimable(self, version_id: int, currency: str, annotator: str, shares: int, pool: dict[str, int]) -> int:
-        claimed = self.contract.functions.claimed(version_id, currency, annotator).call()
-        return shares * pool["revenue_per_share"] // SCALE - claimed
+    def _claimed_by(self, version_id: int) -> Counter[tuple[str, str]]:
+        """What each contributor claimed of a version, per currency, from ``RevenueClaimed`` logs."""
+        claimed: Counter[tuple[str, str]] = Counter()
+        for e in self._logs(self.contract.events.RevenueClaimed, versionId=version_id):
+            claimed[(to_checksum_address(e["args"]["annotator"]), e["args"]["currency"])] += e["args"]["amount"]
+        return claimed
 
     def annotator_revenue(self, annotator: str) -> list[dict[str, Any]]:
         """What ``annotator`` holds shares in, per version and currency sold, with claim proofs."""
