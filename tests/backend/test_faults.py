@@ -27,13 +27,13 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from fault_support import FaultProxy, Records, ServedApi, StatefulAnvil, fill, serve, tiny_filesystem, wait_until
-from labelshare.audit import run_audit
+from fault_support import (
+    FaultProxy, Records, ServedApi, StatefulAnvil, assert_settled_exactly_once, fill, serve, tiny_filesystem, wait_until,
+)
 from labelshare.chain import Chain
 from labelshare.config import DEV_KEYS, Settings
 from labelshare.db.models import Epoch, EpochChunk, Project, Submission
-from labelshare.errors import ChainError, NotFound, Unavailable
-from labelshare.manifests import ManifestStore
+from labelshare.errors import ChainError, Unavailable
 from labelshare.settlement import SettlementWorker
 
 REWARD = 10**18
@@ -99,44 +99,6 @@ def _accepted_work(api: Any, wallet_cls: Any, requester: httpx.Client, tasks: in
 def _epoch_status(api: Any, epoch_id: int) -> str | None:
     with api.sessions() as s:
         return s.scalar(select(Epoch.status).where(Epoch.id == epoch_id))
-
-
-def _audit(chain: Chain, manifests_dir: Path) -> Any:
-    store = ManifestStore(manifests_dir)
-
-    def manifest(epoch_id: int) -> dict[str, Any] | None:
-        try:
-            return store.read(epoch_id)
-        except NotFound:
-            return None
-
-    return run_audit(chain.w3, chain.ledger, chain.token, chain.deployment.block_number, manifest, sample=5)
-
-
-def assert_settled_exactly_once(api: Any, chain: Chain, manifests_dir: Path) -> dict[str, Any]:
-    """Every accepted annotation is in a settled epoch, the ledger holds every epoch settled,
-    each chunk settled once, supply == accepted rewards, and the audit is clean."""
-    with api.sessions() as s:
-        rows = s.execute(select(Submission.reward, Submission.epoch_id).where(Submission.status == "accepted")).all()
-        accepted, rewards = len(rows), sum(int(r) for r, _ in rows)
-        unassigned = sum(e is None for _, e in rows)
-        epochs = s.execute(select(Epoch.id, Epoch.status, Epoch.total_reward, Epoch.chunk_count)).all()
-    assert unassigned == 0, f"{unassigned} accepted annotations are in no epoch"
-    assert all(status == "settled" for _, status, _, _ in epochs), epochs
-    assert sum(int(total) for _, _, total, _ in epochs) == int(rewards)
-    for epoch_id, _, _, chunk_count in epochs:
-        assert chain.ledger.functions.isEpochSettled(epoch_id).call()
-    head = chain.w3.eth.block_number
-    chunks = [(e["args"]["epochId"], e["args"]["chunkIndex"])
-              for e in chain.ledger.events.EpochChunkSettled.get_logs(from_block=chain.deployment.block_number,
-                                                                      to_block=head)]
-    assert len(chunks) == len(set(chunks)) == sum(c for *_, c in epochs), chunks
-    supply = chain.token.functions.totalSupply().call()
-    assert supply == int(rewards), f"supply {supply}, accepted rewards {rewards}"
-    report = _audit(chain, manifests_dir)
-    assert report.ok, [c for c in report.checks if not c.ok]
-    assert report.annotations == accepted
-    return {"accepted": accepted, "epochs": len(epochs), "chunks": len(chunks), "supply": supply}
 
 
 def _no_secrets(text: str, settings: Settings) -> None:
