@@ -332,6 +332,40 @@ def serve(settings: Settings) -> ServedApi:
     return ServedApi(f"http://127.0.0.1:{port}", app, server, thread)
 
 
+# ------------------------------------------------------------------------------- API helpers
+
+REWARD = 10**18
+SCHEMA = {"type": "classification", "labels": ["cat", "dog", "bird"]}
+
+
+def create_project(requester: Any, tasks: int, overlap: int, upload_through: Any = None) -> dict[str, Any]:
+    """A classification project created through ``requester`` (an httpx client signed in as the
+    requester), its ``tasks`` tasks uploaded as JSONL through ``upload_through`` (another
+    replica's client, say) or the same client."""
+    response = requester.post("/projects", json={
+        "name": "Pets", "instructions": "What animal is it?", "domain": "general", "label_schema": SCHEMA,
+        "reward_per_label": REWARD, "overlap": overlap, "gold_rate": 0.0})
+    assert response.status_code == 201, response.text
+    project = response.json()
+    body = "".join(f'{{"id": "t{i}", "data": {{"text": "item {i}"}}}}\n' for i in range(tasks))
+    upload = (upload_through or requester).post(f"/projects/{project['id']}/tasks?format=jsonl", content=body)
+    assert upload.status_code == 201, upload.text
+    return project
+
+
+def accept_annotations(api: Any, wallet: Any, make_project: Any, tasks: int = 3, annotators: int = 2) -> int:
+    """``annotators`` wallets (conftest's ``wallet``) label every task of a new project
+    (conftest's ``make_project``) alike, then one review pass: the number accepted."""
+    project = make_project(tasks=tasks, overlap=annotators, reward=REWARD)
+    for _ in range(annotators):
+        w = wallet()
+        client = w.sign_in(api)
+        while (offer := client.get("/tasks/next", params={"project_id": project["id"]})).status_code == 200:
+            assert client.post("/submissions", json=w.sign_submission(offer.json(), {"label": "cat"})).status_code == 201
+    api.review()
+    return tasks * annotators
+
+
 # ------------------------------------------------------------------------------- the outcome
 
 

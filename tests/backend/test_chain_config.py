@@ -12,26 +12,13 @@ import pytest
 from sqlalchemy import select
 
 from benchmarks.stack import free_port
-from fault_support import wait_until
-from labelshare.chain import GWEI, Chain, FeeAboveCeiling
+from fault_support import REWARD, accept_annotations, wait_until
+from labelshare.chain import GWEI, Chain
 from labelshare.config import Settings
 from labelshare.db.models import Epoch, EpochChunk
 from labelshare.errors import ChainError
 
-REWARD = 10**18
 SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the database plays no part
-
-
-def _accepted(api, wallet, make_project, annotators: int = 2) -> int:
-    """A project whose two tasks ``annotators`` wallets label alike, reviewed: accepted count."""
-    project = make_project(tasks=2, overlap=annotators, reward=REWARD)
-    for _ in range(annotators):
-        w = wallet()
-        client = w.sign_in(api)
-        while (offer := client.get("/tasks/next", params={"project_id": project["id"]})).status_code == 200:
-            assert client.post("/submissions", json=w.sign_submission(offer.json(), {"label": "cat"})).status_code == 201
-    api.review()
-    return 2 * annotators
 
 
 def _chunks(api) -> list[tuple[str, str | None]]:
@@ -131,7 +118,7 @@ def test_feeCeilingBelowBaseFee_settlementHolds_clearStatus_thenResumesWhenRaise
 @pytest.mark.settings(priority_fee_gwei=Decimal("1.5"), max_fee_gwei=Decimal(50))
 def test_confirmations_chunkSettledOnlyOnceDeepEnough_eip1559FeesWithinCeiling(
         api, wallet, make_project, chain, token):
-    accepted = _accepted(api, wallet, make_project)
+    accepted = accept_annotations(api, wallet, make_project, tasks=2)
     # From here on (the project's registration would wait for blocks anvil never mines by itself).
     api.app.state.settings.confirmations = 2
     supply = token.totalSupply()

@@ -28,7 +28,8 @@ import pytest
 from sqlalchemy import func, select
 
 from fault_support import (
-    FaultProxy, Records, ServedApi, StatefulAnvil, assert_settled_exactly_once, fill, serve, tiny_filesystem, wait_until,
+    REWARD, SCHEMA, FaultProxy, Records, ServedApi, StatefulAnvil, assert_settled_exactly_once, create_project, fill,
+    serve, tiny_filesystem, wait_until,
 )
 from labelshare.chain import Chain
 from labelshare.config import DEV_KEYS, Settings
@@ -36,8 +37,6 @@ from labelshare.db.models import Epoch, EpochChunk, Project, Submission
 from labelshare.errors import ChainError, Unavailable
 from labelshare.settlement import SettlementWorker
 
-REWARD = 10**18
-SCHEMA = {"type": "classification", "labels": ["cat", "dog", "bird"]}
 SECRET_PATH = "/v3/s3cr3t-api-key"  # where hosted RPC URLs carry their key: never in an error
 # On SQLite only where the database plays no part (the RPC transport is the subject); the
 # settlement paths and the full disk run on PostgreSQL too when it is reachable.
@@ -63,18 +62,6 @@ def _sign_in(api: Any, wallet: Any) -> httpx.Client:
     return _client(api, wallet.token)
 
 
-def _project(requester: httpx.Client, tasks: int, overlap: int) -> dict[str, Any]:
-    response = requester.post("/projects", json={
-        "name": "Pets", "instructions": "What animal is it?", "domain": "general", "label_schema": SCHEMA,
-        "reward_per_label": REWARD, "overlap": overlap, "gold_rate": 0.0})
-    assert response.status_code == 201, response.text
-    project = response.json()
-    body = "".join(f'{{"id": "t{i}", "data": {{"text": "item {i}"}}}}\n' for i in range(tasks))
-    upload = requester.post(f"/projects/{project['id']}/tasks?format=jsonl", content=body)
-    assert upload.status_code == 201, upload.text
-    return project
-
-
 def _label(api: Any, wallets: list[Any], project_id: int) -> None:
     for w in wallets:
         client = _sign_in(api, w)
@@ -88,7 +75,7 @@ def _label(api: Any, wallets: list[Any], project_id: int) -> None:
 def _accepted_work(api: Any, wallet_cls: Any, requester: httpx.Client, tasks: int = 2, annotators: int = 2) -> int:
     """A project whose ``tasks`` tasks ``annotators`` wallets all label alike, reviewed: the
     number of accepted annotations (one payout per annotator)."""
-    project = _project(requester, tasks, annotators)
+    project = create_project(requester, tasks, annotators)
     _label(api, [wallet_cls() for _ in range(annotators)], project["id"])
     api.app.state.reviewer.run_once()
     with api.sessions() as s:
@@ -447,7 +434,7 @@ def test_databaseLocked_api503NothingStored_workerRetries(settings, direct, wall
     api = serve(settings)
     try:
         requester = _sign_in(api, wallet(requester_account))
-        project = _project(requester, tasks=2, overlap=2)
+        project = create_project(requester, tasks=2, overlap=2)
         annotators = [wallet() for _ in range(2)]
         _label(api, annotators[:1], project["id"])
         client = _sign_in(api, annotators[1])

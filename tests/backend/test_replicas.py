@@ -23,28 +23,25 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from eth_account import Account
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from benchmarks.stack import Stack
-from fault_support import assert_settled_exactly_once, wait_until
+from fault_support import REWARD, SCHEMA, assert_settled_exactly_once, create_project, wait_until
 from labelshare.chain import Chain
 from labelshare.client import LabelShareClient
 from labelshare.db.engine import make_engine, make_session_factory
-from labelshare.db.models import Assignment, Epoch, EpochChunk, Project, Submission, Task, utcnow
+from labelshare.db.models import Assignment, Epoch, EpochChunk, Submission, Task, utcnow
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
-REWARD = 10**18
-SCHEMA = {"type": "classification", "labels": ["cat", "dog", "bird"]}
 SIWE_DOMAIN = "localhost:8000"  # the name both replicas answer to, as behind one load balancer
 
 
@@ -71,7 +68,6 @@ class Cluster:
     replicas: list[Replica]
     sessions: sessionmaker[Session]
     settings: Any
-    leaders_seen: list[tuple[bool, ...]] = field(default_factory=list)
 
     def leader(self) -> Replica | None:
         """The replica whose /status says it leads, if exactly one does."""
@@ -119,19 +115,6 @@ def _sign_in(replica: Replica, account: Any) -> str:
         return client.http.headers["Authorization"].removeprefix("Bearer ")
 
 
-def _project(client: httpx.Client, other: httpx.Client, tasks: int, overlap: int) -> dict[str, Any]:
-    """Created through one replica, its tasks uploaded through the other."""
-    response = client.post("/projects", json={
-        "name": "Pets", "instructions": "What animal is it?", "domain": "general", "label_schema": SCHEMA,
-        "reward_per_label": REWARD, "overlap": overlap, "gold_rate": 0.0})
-    assert response.status_code == 201, response.text
-    project = response.json()
-    body = "".join(f'{{"id": "t{i}", "data": {{"text": "item {i}"}}}}\n' for i in range(tasks))
-    upload = other.post(f"/projects/{project['id']}/tasks?format=jsonl", content=body)
-    assert upload.status_code == 201, upload.text
-    return project
-
-
 def _at_once(*calls: Callable[[], httpx.Response]) -> list[httpx.Response]:
     """Runs ``calls`` on threads released together by a barrier; their responses in order."""
     barrier = threading.Barrier(len(calls))
@@ -170,7 +153,7 @@ def test_twoReplicas_sameNonceSlotOrSubmissionAtOnce_databaseAcceptsEachOnce(clu
         ids = sorted(r.json()["id"] for r in created)
         assert ids == list(range(before + 1, before + 5)) and ledger.projectCount() == before + 4
 
-        project = _project(on_a, on_b, tasks=4, overlap=2)
+        project = create_project(on_a, tasks=4, overlap=2, upload_through=on_b)
 
     # 1. One SIWE nonce, the same signed message sent to both replicas at once: one session.
     for _ in range(3):
@@ -306,7 +289,7 @@ def test_twoReplicas_leaderKilledMidSettlement_otherTakesOver_everyAnnotationSet
     wait_until(cluster.leader, 30, "no single replica took the settlement leadership")
     requester = _sign_in(a, requester_account)
     with a.client(requester) as on_a, b.client(requester) as on_b:
-        project = _project(on_a, on_b, tasks=8, overlap=2)
+        project = create_project(on_a, tasks=8, overlap=2, upload_through=on_b)
 
     # Blocks every second from now on: each chunk's transaction waits in the pool for up to a
     # second, so the kill below lands with an epoch between its first and its last chunk.
