@@ -199,7 +199,8 @@ class PostgresLeadership(Leadership):
         conn.execute(f"SET tcp_keepalives_idle = {KEEPALIVE_IDLE}")
         conn.execute(f"SET tcp_keepalives_interval = {KEEPALIVE_INTERVAL}")
         conn.execute(f"SET tcp_keepalives_count = {KEEPALIVE_COUNT}")
-        conn.execute("SET idle_session_timeout = 0")
+        if conn.info.server_version >= 140000:  # the setting is new in PostgreSQL 14
+            conn.execute("SET idle_session_timeout = 0")
         return conn
 
     def acquire(self) -> bool:
