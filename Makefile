@@ -123,6 +123,7 @@ bench: compile
 	@mkdir -p .bench
 	ape run bench_gas --network ethereum:local:foundry
 	python -m benchmarks.api_load --profile --out .bench/api.json
+	python -m benchmarks.api_load --replicas 2 --out .bench/replicas.json
 	python -m benchmarks.settlement --out .bench/settlement.json
 	python -m benchmarks.report --parts .bench --out docs
 

@@ -1,7 +1,10 @@
 """The API part of ``make bench``: signature-verified submissions per second through the real
-service, on SQLite (a file database) and PostgreSQL.
+service, on SQLite (a file database) and PostgreSQL; and, with ``--replicas N``, through N
+separate ``labelshare serve`` processes (one worker each, separate ports) on one PostgreSQL
+database, the client's connections spread round-robin over them as a load balancer would.
 
     python -m benchmarks.api_load --out .bench/api.json
+    python -m benchmarks.api_load --replicas 2 --out .bench/replicas.json
 
 What runs: a throwaway anvil with the protocol deployed by ``ape run deploy`` (benchmarks.stack),
 then for each database ``labelshare serve --workers 2`` exactly as in production, with
@@ -38,7 +41,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -262,8 +265,9 @@ def presign(offers: list[tuple[Annotator, dict[str, Any]]]) -> list[tuple[dict[s
 # ---------------------------------------------------------------------------------- timed load
 
 
-async def drive(url: str, requests: list[tuple[dict[str, str], bytes]], concurrency: int) -> dict[str, Any]:
+async def drive(url: str | list[str], requests: list[tuple[dict[str, str], bytes]], concurrency: int) -> dict[str, Any]:
     """POSTs every request with ``concurrency`` in flight; latency per request, errors by status.
+    Several URLs (replicas): the connections go to them in turn.
 
     Each of the ``concurrency`` loops has its own keep-alive connection (one httpx client each),
     opened one after another before the clock starts, as clients arriving over time would: opened
@@ -273,7 +277,8 @@ async def drive(url: str, requests: list[tuple[dict[str, str], bytes]], concurre
     errors: collections.Counter[str] = collections.Counter()
     queue = iter(requests)
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    clients = [httpx.AsyncClient(base_url=url, timeout=60, limits=limits) for _ in range(concurrency)]
+    urls = [url] if isinstance(url, str) else url
+    clients = [httpx.AsyncClient(base_url=urls[i % len(urls)], timeout=60, limits=limits) for i in range(concurrency)]
     try:
         for http in clients:
             (await http.get("/health")).raise_for_status()
@@ -405,14 +410,20 @@ def summarise_stacks(path: Path, top: int = 15) -> dict[str, Any]:
 
 
 def run_database(stack: Stack, kind: str, levels: tuple[int, ...], requests: dict[int, int], folder: Path,
-                 profile: bool, log: Any) -> dict[str, Any]:
-    with database(kind, folder) as url, stack.api(url, workers=WORKERS, **SERVER_ENV) as (
-            api, process):
-        at_start = peak_rss(process.pid)
+                 profile: bool, log: Any, replicas: int = 1) -> dict[str, Any]:
+    workers = WORKERS if replicas == 1 else 1  # N replicas of one process each, or one server of WORKERS
+    with database(kind, folder) as url, ExitStack() as servers:
+        # Replicas answer for one name, as behind one load balancer: sign-ins on any of them.
+        env = {**SERVER_ENV, "LABELSHARE_SIWE_DOMAIN": "127.0.0.1"} if replicas > 1 else SERVER_ENV
+        started = [servers.enter_context(stack.api(url, workers=workers, **env)) for _ in range(replicas)]
+        apis = [api for api, _ in started]
+        api, process = started[0]
+        at_start = sum(peak_rss(p.pid)["total"] for _, p in started)
         requester = LabelShareClient(api, Account.from_key(DEV_REQUESTER_KEY))
         requester.sign_in()
-        started = time.perf_counter()
-        annotators = [Annotator(api, Account.from_key(secrets.token_bytes(32))) for _ in range(ANNOTATORS)]
+        begun = time.perf_counter()
+        annotators = [Annotator(apis[i % replicas], Account.from_key(secrets.token_bytes(32)))
+                      for i in range(ANNOTATORS)]
         wanted = {"warmup": WARMUP, **{f"c{c}": requests[c] for c in levels}}
         batches = {}
         for tag, count in wanted.items():
@@ -420,39 +431,46 @@ def run_database(stack: Stack, kind: str, levels: tuple[int, ...], requests: dic
             offers = asyncio.run(take_offers(api, annotators, projects, count))
             batches[tag] = presign(offers)
         log(f"  {kind}: set-up (sign-ins, {len(batches)} project sets, offers, pre-signing) "
-            f"{time.perf_counter() - started:.1f}s")
+            f"{time.perf_counter() - begun:.1f}s")
         # At the top concurrency, so every worker's connection pool is filled before the clock.
-        warmup = asyncio.run(drive(api, batches.pop("warmup"), max(levels)))
+        warmup = asyncio.run(drive(apis, batches.pop("warmup"), max(levels)))
         runs = []
         profiled = {}
-        workers = server_processes(process.pid)["workers"]
+        server_pids = [pid for _, p in started for pid in [p.pid, *server_processes(p.pid)["workers"]]]
+        profiled_pid = server_processes(process.pid)["workers"][:1] or [process.pid]
         for c in levels:
-            server_cpu = {p: _cpu_seconds(p) for p in [process.pid, *workers]}
+            server_cpu = {p: _cpu_seconds(p) for p in server_pids}
             load = os.getloadavg()[0]
             profiler = None
-            if profile and c == max(levels) and workers and shutil.which("py-spy"):
-                profiler = Profiler(workers[0], folder / f"profile-{kind}-c{c}.txt", seconds=5)
-            result = asyncio.run(drive(api, batches[f"c{c}"], c))
+            if profile and c == max(levels) and shutil.which("py-spy"):
+                profiler = Profiler(profiled_pid[0], folder / f"profile-{kind}-c{c}.txt", seconds=5)
+            result = asyncio.run(drive(apis, batches[f"c{c}"], c))
             server_cpu = {p: _cpu_seconds(p) - cpu for p, cpu in server_cpu.items()}
             result["server_cpu_percent"] = round(100 * sum(server_cpu.values()) / result["seconds"], 1)
-            result["worker_cpu_percent"] = [round(100 * server_cpu[p] / result["seconds"], 1) for p in workers]
+            # Per serving process: each replica's, or the workers of one server (not its master).
+            result["worker_cpu_percent"] = [round(100 * server_cpu[p] / result["seconds"], 1) for p in server_pids
+                                            if replicas > 1 or p != process.pid]
             result["loadavg_1m_before"] = round(load, 2)
             if profiler is not None:
                 profiled = profiler.summary()
-            runs.append({"database": kind, "workers": WORKERS, "concurrency": c, **result})
-            log(f"  {kind} c={c}: {result['requests']} requests, {result['errors']} errors, "
+            runs.append({"database": kind, "replicas": replicas, "workers": workers, "concurrency": c, **result})
+            log(f"  {kind} x{replicas} c={c}: {result['requests']} requests, {result['errors']} errors, "
                 f"{result['throughput_rps']}/s, p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, "
                 f"client CPU {result['client_cpu_percent']}%, server CPU {result['server_cpu_percent']}% "
-                f"(workers {result['worker_cpu_percent']})")
-        rss = {**peak_rss(process.pid), "total_at_start": at_start["total"]}
+                f"(processes {result['worker_cpu_percent']})")
+        rss = {**peak_rss(process.pid), "total_at_start": at_start} if replicas == 1 else {
+            "total": round(sum(peak_rss(p.pid)["total"] for _, p in started), 1), "total_at_start": at_start,
+            "replicas": [peak_rss(p.pid)["total"] for _, p in started]}
         requester.close()
     return {"runs": runs, "peak_rss_mb": rss, "warmup_errors": warmup["errors"], "profile": profiled}
 
 
 def run(levels: tuple[int, ...] = LEVELS, requests: dict[int, int] | None = None,
         databases: tuple[str, ...] = ("sqlite", "postgresql"), profile: bool = False,
-        log: Any = print) -> dict[str, Any]:
+        log: Any = print, replicas: int = 1) -> dict[str, Any]:
     requests = {**REQUESTS, **(requests or {})}
+    if replicas > 1:
+        return _run_replicas(levels, requests, replicas, log)
     started = time.perf_counter()
     notes = [
         f"labelshare serve --workers {WORKERS} (uvicorn, as in production) with LABELSHARE_SETTLEMENT_ENABLED=false: "
@@ -493,6 +511,38 @@ def run(levels: tuple[int, ...] = LEVELS, requests: dict[int, int] | None = None
     result["targets"] = [_target(result["runs"])]
     notes.extend(_where_the_time_goes(result["runs"]))
     result["server_stack"] = _server_stack()
+    result["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
+                         "loadavg_end": [round(x, 2) for x in os.getloadavg()]}
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def _run_replicas(levels: tuple[int, ...], requests: dict[int, int], replicas: int, log: Any) -> dict[str, Any]:
+    """The same load through ``replicas`` separate ``labelshare serve`` processes on PostgreSQL."""
+    started = time.perf_counter()
+    notes = [
+        f"{replicas} replicas: separate `labelshare serve` processes (1 uvicorn worker each, separate ports) on one "
+        "PostgreSQL database, as deploy/Procfile runs them; the client's connections go to them in turn "
+        "(round-robin, as a load balancer would); sessions opened on either replica are used on both",
+        "LABELSHARE_SETTLEMENT_ENABLED=false and LABELSHARE_RATE_LIMIT_ENABLED=false, as in the API part; the same "
+        f"pre-signed load, {ANNOTATORS} wallets, fresh tasks (overlap 1) at every level",
+        f"two replicas of one process each are the same process count as the API part's `--workers {WORKERS}` server "
+        "on PostgreSQL: the difference is separate ports and listening sockets instead of one shared socket",
+        f"everything (client, replicas, PostgreSQL, anvil) shares this machine's {os.cpu_count()} cores",
+    ]
+    result: dict[str, Any] = {"part": "replicas", "command": f"{COMMAND} --replicas {replicas}", "replicas": replicas,
+                              "runs": [], "peak_rss_mb": {}, "notes": notes}
+    if not postgres_reachable():
+        notes.append("PostgreSQL was not reachable on 127.0.0.1:5432: nothing was measured")
+        return result
+    with tempfile.TemporaryDirectory(prefix="labelshare-bench-replicas-") as tmp:
+        folder = Path(tmp)
+        log("deploying to a fresh anvil (ape run deploy)...")
+        with local_stack(folder) as stack:
+            log(f"postgresql, {replicas} replicas:")
+            measured = run_database(stack, "postgresql", levels, requests, folder, False, log, replicas=replicas)
+    result["runs"] = measured["runs"]
+    result["peak_rss_mb"] = {"postgresql": measured["peak_rss_mb"]}
     result["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
                          "loadavg_end": [round(x, 2) for x in os.getloadavg()]}
     result["seconds"] = round(time.perf_counter() - started, 1)
@@ -549,8 +599,10 @@ def _target(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    """The API part of the benchmark report (``benchmarks.report`` adds the heading, the command
-    and the notes)."""
+    """The API part of the benchmark report, or the replicas part (``benchmarks.report`` adds the
+    heading, the command and the notes)."""
+    if result.get("part") == "replicas":
+        return _markdown_replicas(result)
     lines = ["`labelshare serve --workers 2`; POST /submissions, each signature-verified.", "",
              "| database | concurrency | requests | errors | throughput (/s) | p50 (ms) | p99 (ms) |",
              "|---|---:|---:|---:|---:|---:|---:|"]
@@ -579,6 +631,20 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _markdown_replicas(result: dict[str, Any]) -> str:
+    lines = [f"{result['replicas']} `labelshare serve` replicas (separate processes and ports, 1 worker each) on one "
+             "PostgreSQL database; POST /submissions round-robin over them, each signature-verified.", "",
+             "| database | replicas | concurrency | requests | errors | throughput (/s) | p50 (ms) | p99 (ms) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in result["runs"]:
+        lines.append(f"| {r['database']} | {r['replicas']} | {r['concurrency']} | {r['requests']:,} | {r['errors']} | "
+                     f"{r['throughput_rps']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} |")
+    if m := result.get("peak_rss_mb", {}).get("postgresql"):
+        lines += ["", f"Peak memory of the replicas (VmHWM, summed): {m['total']:.0f} MB "
+                      f"({m.get('total_at_start', 0):.0f} MB at start)."]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path(".bench/api.json"))
@@ -586,11 +652,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--levels", default=",".join(map(str, LEVELS)))
     parser.add_argument("--requests", default="", help="per level, e.g. 1=600,8=2500,64=5000")
     parser.add_argument("--profile", action="store_true", help="py-spy one worker at the top level (needs py-spy)")
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="N > 1: N separate `labelshare serve` processes on PostgreSQL, round-robin (the replicas part)")
     args = parser.parse_args(argv)
     levels = tuple(int(c) for c in args.levels.split(","))
     requests = {int(k): int(v) for k, v in (p.split("=") for p in args.requests.split(",") if p)}
     result = run(levels, requests, tuple(args.databases.split(",")), args.profile,
-                 log=lambda m: print(m, file=sys.stderr, flush=True))
+                 log=lambda m: print(m, file=sys.stderr, flush=True), replicas=args.replicas)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(markdown(result) + "\n" + "\n".join(f"- {n}" for n in result["notes"]))

@@ -1,7 +1,11 @@
 """Merges the parts' results (``.bench/*.json``) into ``docs/benchmarks.json`` and
 ``docs/benchmarks.md``, with the machine they ran on and the command that reproduces each.
 
-    python -m benchmarks.report [--parts .bench] [--out docs]
+    python -m benchmarks.report [--parts .bench] [--out docs] [--update]
+
+``--update`` replaces only the parts found in ``--parts`` and keeps the others (and the header's
+machine and commit) from the existing ``<out>/benchmarks.json``; a part measured on its own says
+so, with its own commit and date.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-ORDER = ("gas", "api", "settlement")
+ORDER = ("gas", "api", "replicas", "settlement")
 TITLES = {"gas": "Gas per accepted annotation", "api": "API: verified submissions per second",
-          "settlement": "Settlement at scale"}
-RENDERERS = {"gas": "benchmarks.gas", "api": "benchmarks.api_load", "settlement": "benchmarks.settlement"}
+          "replicas": "API: replicas on PostgreSQL", "settlement": "Settlement at scale"}
+RENDERERS = {"gas": "benchmarks.gas", "api": "benchmarks.api_load", "replicas": "benchmarks.api_load",
+             "settlement": "benchmarks.settlement"}
 
 
 def machine() -> dict[str, Any]:
@@ -48,13 +53,18 @@ def machine() -> dict[str, Any]:
             "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
 
 
-def build(parts_dir: Path) -> dict[str, Any]:
-    parts = {}
-    for name in ORDER:
-        path = parts_dir / f"{name}.json"
-        if path.is_file():
-            parts[name] = json.loads(path.read_text())
-    return {"machine": machine(), "command": "make bench", "parts": parts}
+def build(parts_dir: Path, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The report from the parts in ``parts_dir``; with ``previous`` (an earlier report), its
+    other parts and header are kept and each new part is stamped with its own commit and date."""
+    found = {name: json.loads((parts_dir / f"{name}.json").read_text()) for name in ORDER
+             if (parts_dir / f"{name}.json").is_file()}
+    if previous is None:
+        return {"machine": machine(), "command": "make bench", "parts": found}
+    now = machine()
+    for part in found.values():
+        part["measured_separately"] = {"git_commit": now["git_commit"], "measured_at": now["measured_at"]}
+    parts = {name: found.get(name, previous["parts"].get(name)) for name in ORDER}
+    return {**previous, "parts": {name: part for name, part in parts.items() if part is not None}}
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -77,6 +87,8 @@ def markdown(report: dict[str, Any]) -> str:
         if load := part.get("machine", {}).get("loadavg_end"):
             lines += ["", f"Load average when this part ended: {', '.join(map(str, load))} (1, 5, 15 min) on "
                           f"{report['machine']['cores']} cores: other work shared the machine when above it."]
+        if alone := part.get("measured_separately"):
+            lines += ["", f"Measured on its own (`--update`): commit {alone['git_commit']}, {alone['measured_at']}."]
         if part.get("notes") and not self_contained:
             lines += [""] + [f"- {note}" for note in part["notes"]]
     return "\n".join(lines) + "\n"
@@ -86,8 +98,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--parts", type=Path, default=Path(".bench"))
     parser.add_argument("--out", type=Path, default=Path("docs"))
+    parser.add_argument("--update", action="store_true",
+                        help="replace only the parts in --parts, keeping the rest of <out>/benchmarks.json")
     args = parser.parse_args()
-    report = build(args.parts)
+    existing = args.out / "benchmarks.json"
+    if args.update and not existing.is_file():
+        raise SystemExit(f"--update: there is no {existing} to update")
+    report = build(args.parts, json.loads(existing.read_text()) if args.update else None)
     if not report["parts"]:
         raise SystemExit(f"no results in {args.parts}: run the parts first (make bench)")
     args.out.mkdir(parents=True, exist_ok=True)

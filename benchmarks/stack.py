@@ -4,6 +4,7 @@ with ``ape run deploy`` (the same path as ``make up``), and API servers started 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -46,9 +47,11 @@ class Stack:
 
     @contextmanager
     def api(self, database_url: str, workers: int = 1, **extra: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-        """``labelshare serve --workers N`` on a free port; yields its URL and process."""
+        """``labelshare serve --workers N`` on a free port; yields its URL and process. Its log
+        is ``api-<port>.log`` in the stack's folder; ``extra`` environment variables win (replicas
+        behind one name share ``LABELSHARE_SIWE_DOMAIN``)."""
         port = free_port()
-        env = self.env(database_url, LABELSHARE_SIWE_DOMAIN=f"127.0.0.1:{port}", **extra)
+        env = self.env(database_url, **{"LABELSHARE_SIWE_DOMAIN": f"127.0.0.1:{port}", **extra})
         log = open(self.folder / f"api-{port}.log", "wb")  # noqa: SIM115 - closed below
         process = subprocess.Popen(["labelshare", "serve", "--port", str(port), "--workers", str(workers)],
                                    env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -57,7 +60,8 @@ class Stack:
             _wait_for(lambda: _healthy(url), 60, f"the API did not start: see {log.name}")
             yield url, process
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):  # a test may have killed it already
+                os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
             log.close()
 

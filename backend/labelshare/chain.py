@@ -18,7 +18,10 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,8 +42,8 @@ from labelshare.deployment import Deployment
 from labelshare.errors import ChainError, LabelShareError
 from labelshare.signatures import SubmissionDomain
 
-__all__ = ["Chain", "LedgerReverted", "RetryingHTTPProvider", "SentTransaction", "TransactionRejected", "event_logs",
-           "load_key", "redact_url"]
+__all__ = ["Chain", "FeeAboveCeiling", "LedgerReverted", "RetryingHTTPProvider", "SentTransaction",
+           "TransactionRejected", "event_logs", "load_key", "redact_url"]
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +141,20 @@ class TransactionRejected(ChainError):
     code = "transaction_rejected"
 
 
+class FeeAboveCeiling(ChainError):
+    """The network's fee (base fee + tip) is above the configured ceiling: nothing is signed."""
+
+    code = "fee_above_ceiling"
+
+
+GWEI = 10**9
+NONCE_ATTEMPTS = 5  # transact: signing again after another process took the nonce
+
+
+def _gwei(wei: int) -> str:
+    return f"{wei / GWEI:.9f}".rstrip("0").rstrip(".") + " gwei"
+
+
 @dataclass(frozen=True)
 class SentTransaction:
     tx_hash: str
@@ -165,6 +182,14 @@ def load_key(settings: Settings, role: str, chain_id: int) -> LocalAccount:
     raise ChainError(f"no {role} key: set LABELSHARE_{role.upper()}_KEY or LABELSHARE_{role.upper()}_KEYSTORE")
 
 
+class _ThreadLocks:
+    def __init__(self) -> None:
+        self._locks = {role: threading.Lock() for role in DEV_KEYS}
+
+    def __call__(self, role: str) -> threading.Lock:
+        return self._locks[role]
+
+
 class Chain:
     """Web3 client bound to one LabelShare deployment."""
 
@@ -180,6 +205,9 @@ class Chain:
         except Exception as err:  # noqa: BLE001 - any other failure means the same here
             raise ChainError(f"cannot reach the chain at {redact_url(settings.rpc_url)}: "
                              f"{type(err).__name__}") from None
+        if settings.chain_id is not None and chain_id != settings.chain_id:
+            raise ChainError(f"LABELSHARE_CHAIN_ID is {settings.chain_id} but the RPC node at "
+                             f"{redact_url(settings.rpc_url)} is on chain {chain_id}: refusing to start")
         if chain_id != self.deployment.chain_id:
             raise ChainError(f"RPC is chain {chain_id} but the deployment is on chain {self.deployment.chain_id}")
         self.chain_id = chain_id
@@ -196,6 +224,10 @@ class Chain:
             for item in self.deployment.abi(name) if item["type"] == "error"
         }
         self._keys: dict[str, LocalAccount] = {}
+        # ``with send_lock(role):`` around signing and broadcasting in ``transact``: one sender per
+        # key at a time. This process's threads by default; the API sets one that spans every
+        # process on its database (labelshare.leader.SenderLocks).
+        self.send_lock: Callable[[str], AbstractContextManager[Any]] = _ThreadLocks()
 
     def _contract(self, name: str) -> Contract | None:
         if name not in self.deployment.contracts:
@@ -229,38 +261,96 @@ class Chain:
         account = self.account(role)
         if nonce is None:
             nonce = self.w3.eth.get_transaction_count(account.address, "pending")
+        fees = self.fees()  # before anything else: a fee above the ceiling signs nothing
         try:
             estimate = call.estimate_gas({"from": account.address})
             # An estimate is exact for the state it ran on; the mined block can differ (its
             # timestamp decides whether a slot write is a no-op), so leave a margin.
             tx = call.build_transaction({"from": account.address, "nonce": nonce, "chainId": self.chain_id,
-                                         "gas": estimate * 5 // 4})
+                                         "gas": estimate * 5 // 4, **fees})
         except (ContractCustomError, ContractLogicError, Web3RPCError) as err:
             raise self.decode_error(err) from None
         signed = account.sign_transaction(tx)
         return SentTransaction("0x" + bytes(signed.hash).hex(), nonce, "0x" + bytes(signed.raw_transaction).hex())
 
-    def broadcast(self, tx: SentTransaction) -> None:
-        """Sends a signed transaction; already-known or already-mined is not an error."""
+    def broadcast(self, tx: SentTransaction) -> bool:
+        """Sends a signed transaction; already-known or already-mined is not an error. Returns
+        False when the node said so ("already known", "nonce too low"): then either this
+        transaction was sent before, or another one took its nonce."""
         try:
             self.w3.eth.send_raw_transaction(tx.raw)
         except Web3RPCError as err:
             message = str(err).lower()
             if "already known" in message or "nonce too low" in message or "already imported" in message:
                 log.info("transaction %s was already known to the node (%s)", tx.tx_hash, message[:80])
-                return
+                return False
             raise TransactionRejected(f"the node refused transaction {tx.tx_hash} (nonce {tx.nonce}): "
                                       f"{message[:200]}") from None
+        return True
 
-    def wait(self, tx_hash: str, timeout: float = 120.0) -> dict[str, Any] | None:
-        """The receipt once mined with the configured confirmations; None on timeout."""
-        try:
-            receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.1)
-        except TimeExhausted:
-            return None
-        while self.settings.confirmations and self.w3.eth.block_number - receipt["blockNumber"] < self.settings.confirmations:
+    def fees(self) -> dict[str, int]:
+        """The fee fields of a transaction sent now: EIP-1559 (``maxPriorityFeePerGas`` = the
+        configured tip or the node's suggestion; ``maxFeePerGas`` = twice the base fee plus the
+        tip, as wallets offer, never above ``max_fee_gwei``), or ``gasPrice`` on a chain without
+        a base fee. Raises FeeAboveCeiling when even the base fee plus the tip is above it."""
+        settings = self.settings
+        ceiling = int(settings.max_fee_gwei * GWEI) if settings.max_fee_gwei is not None else None
+        base_fee = self.w3.eth.get_block("latest").get("baseFeePerGas")
+        if base_fee is None:  # a chain without EIP-1559
+            price = self.w3.eth.gas_price
+            if ceiling is not None and price > ceiling:
+                raise FeeAboveCeiling(f"the gas price {_gwei(price)} is above LABELSHARE_MAX_FEE_GWEI "
+                                      f"({_gwei(ceiling)}): holding the transaction until it falls or the "
+                                      "ceiling is raised")
+            return {"gasPrice": price}
+        tip = int(settings.priority_fee_gwei * GWEI) if settings.priority_fee_gwei is not None \
+            else self.w3.eth.max_priority_fee
+        max_fee = 2 * base_fee + tip
+        if ceiling is not None:
+            if base_fee + tip > ceiling:
+                raise FeeAboveCeiling(f"base fee {_gwei(base_fee)} + tip {_gwei(tip)} is above "
+                                      f"LABELSHARE_MAX_FEE_GWEI ({_gwei(ceiling)}): holding the transaction until "
+                                      "the base fee falls or the ceiling is raised")
+            max_fee = min(max_fee, ceiling)
+        return {"maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip}
+
+    def wait(self, tx_hash: str, timeout: float = 120.0, confirmations: int | None = None) -> dict[str, Any] | None:
+        """The receipt once mined and ``confirmations`` blocks deep (default: the configured
+        number), still in the chain after that wait; None if that takes longer than ``timeout``."""
+        confirmations = self.settings.confirmations if confirmations is None else confirmations
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                receipt = self.w3.eth.wait_for_transaction_receipt(
+                    tx_hash, timeout=max(0.1, deadline - time.monotonic()), poll_latency=0.1)
+            except TimeExhausted:
+                return None
+            if self.depth(receipt) >= confirmations:
+                again = self.receipt(tx_hash)  # a reorganisation may have moved or dropped it meanwhile
+                if again is not None and again["blockHash"] == receipt["blockHash"]:
+                    return dict(receipt)
+            if time.monotonic() >= deadline:
+                return None
             time.sleep(0.5)
-        return dict(receipt)
+
+    def depth(self, receipt: dict[str, Any]) -> int:
+        """Blocks mined on top of the receipt's block (its confirmations)."""
+        return self.w3.eth.block_number - receipt["blockNumber"]
+
+    def confirmed_block(self) -> int | str:
+        """The newest block a read may trust as final: ``confirmations`` below the head (never
+        before the deployment, where the contracts would not answer at all)."""
+        if not self.settings.confirmations:
+            return "latest"
+        return max(self.deployment.block_number, self.w3.eth.block_number - self.settings.confirmations)
+
+    def _known(self, tx_hash: str) -> bool:
+        """Whether the node has the transaction (pending or mined)."""
+        try:
+            self.w3.eth.get_transaction(tx_hash)
+            return True
+        except TransactionNotFound:
+            return False
 
     def receipt(self, tx_hash: str) -> dict[str, Any] | None:
         """The receipt, or None if the node does not know the transaction as mined. A node that
@@ -271,12 +361,36 @@ class Chain:
             return None
 
     def transact(self, role: str, call: Any) -> dict[str, Any]:
-        """Sign, send and wait; raises LedgerReverted/ChainError on failure."""
-        tx = self.sign(role, call)
-        self.broadcast(tx)
+        """Sign, send and wait; raises LedgerReverted/ChainError on failure.
+
+        Every replica sends with the same key, each taking the node's next nonce: two that sign
+        at once would sign the same nonce, and the node keep one (the other hearing "nonce too
+        low", "already known" for a hash it never got, or "replacement transaction underpriced").
+        ``send_lock`` keeps senders apart; should two still meet (an RPC behind a load balancer
+        whose nodes lag on the pending nonce), the loser signs again with the next nonce, a
+        bounded number of times."""
+        with self.send_lock(role):
+            for attempt in range(1, NONCE_ATTEMPTS + 1):
+                tx = self.sign(role, call)
+                try:
+                    # Asked only after a "known" answer: a load-balanced RPC may not show a
+                    # transaction it just took, and asking then would sign a second one.
+                    if self.broadcast(tx) or self._known(tx.tx_hash):
+                        break
+                    taken = "taken by another transaction"
+                except TransactionRejected as err:
+                    if "replacement" not in err.detail:  # "replacement transaction underpriced"
+                        raise
+                    taken = err.detail
+                if attempt == NONCE_ATTEMPTS:
+                    raise ChainError(f"could not send a {role} transaction: nonce {tx.nonce} {taken}, "
+                                     f"{NONCE_ATTEMPTS} times")
+                log.info("%s nonce %s was taken by another sender (another replica?); signing again", role, tx.nonce)
+                time.sleep(random.uniform(0.05, 0.2) * attempt)  # let the other sender's transaction reach the pool
         receipt = self.wait(tx.tx_hash)
         if receipt is None:
-            raise ChainError(f"transaction {tx.tx_hash} was not mined in time")
+            raise ChainError(f"transaction {tx.tx_hash} was not mined (with {self.settings.confirmations} "
+                             "confirmation(s)) in time")
         if receipt["status"] != 1:
             raise ChainError(f"transaction {tx.tx_hash} reverted")
         return receipt

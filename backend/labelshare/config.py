@@ -7,11 +7,12 @@ keys are anvil's *published development keys*: they are refused on any chain but
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
 from limits import parse_many
-from pydantic import SecretStr, field_validator
+from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from labelshare.deployment import PROJECT_ROOT
@@ -34,6 +35,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LABELSHARE_", env_file=None, extra="ignore")
 
     rpc_url: str = "http://127.0.0.1:8545"
+    # The chain the operator means to be on: the service refuses to start when the RPC node (or
+    # the deployment file) is on another one. Unset: the deployment file's chain is expected.
+    chain_id: int | None = None
     # An RPC URL browsers may read the chain through when no wallet is connected (the web page's
     # audit view); on a local chain, rpc_url is advertised when this is unset.
     public_rpc_url: str | None = None
@@ -46,7 +50,11 @@ class Settings(BaseSettings):
     verifier_keystore: Path | None = None
     verifier_keystore_password: SecretStr | None = None
     qualifier_key: SecretStr | None = None
+    qualifier_keystore: Path | None = None
+    qualifier_keystore_password: SecretStr | None = None
     registrar_key: SecretStr | None = None
+    registrar_keystore: Path | None = None
+    registrar_keystore_password: SecretStr | None = None
     allow_dev_keys: bool = True  # only ever honoured on a local chain id
 
     # Who may act as a requester (comma-separated addresses).
@@ -71,7 +79,38 @@ class Settings(BaseSettings):
     settlement_poll_seconds: float = 1.0
     settlement_enabled: bool = True
     payouts_per_chunk: int = 400
+    # Blocks on top of the one that mined a settle transaction before its chunk counts as
+    # settled (0: mined is enough, as on anvil).
     confirmations: int = 0
+
+    # EIP-1559 fees of the service's transactions: the tip offered (unset: the node's suggestion)
+    # and the most it ever pays per gas. A transaction that would need more (base fee + tip above
+    # the ceiling) is not signed: settlement holds, says so in its log and on /status, and goes
+    # on by itself once the base fee falls or the ceiling is raised.
+    priority_fee_gwei: Decimal | None = None
+    max_fee_gwei: Decimal | None = None
+
+    @field_validator("confirmations")
+    @classmethod
+    def _not_negative(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("confirmations cannot be negative")
+        return value
+
+    @field_validator("priority_fee_gwei", "max_fee_gwei")
+    @classmethod
+    def _positive_wei(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None and (value < 0 or value * 10**9 != int(value * 10**9)):
+            raise ValueError("a fee in gwei must be positive, in whole wei (at most 9 decimals)")
+        return value
+
+    @model_validator(mode="after")
+    def _tip_below_ceiling(self) -> Settings:
+        if self.max_fee_gwei is not None and self.priority_fee_gwei is not None \
+                and self.priority_fee_gwei > self.max_fee_gwei:
+            raise ValueError(f"priority_fee_gwei ({self.priority_fee_gwei}) is above max_fee_gwei "
+                             f"({self.max_fee_gwei}): no transaction could ever be sent")
+        return self
 
     # Quality (see labelshare.quality): the review pass, the spam tests, qualification revocation.
     review_window_tasks: int = 5000  # aggregation looks at this many recent complete tasks per project

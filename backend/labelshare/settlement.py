@@ -15,6 +15,14 @@ Never mint twice, never lose an accepted annotation:
    is sent again as the same signed transaction (same nonce), or signed afresh when its nonce
    can no longer be mined (taken by another transaction, or behind a gap).
 ``resume`` runs first on every pass, so a restarted worker finishes what its predecessor began.
+5. One process settles at a time across every replica (``labelshare.leader``): the worker runs a
+   pass only while its process leads, and closing an epoch or recording a signed transaction is
+   fenced by the leadership in the same database transaction. A new leader's first pass is a
+   ``resume``: it finishes the epoch its predecessor left from the persisted plan, the stored
+   signed transactions and the ledger's state.
+6. With ``confirmations`` set, a chunk counts as settled only once the ledger holds it settled
+   that many blocks below the head; until then it stays "sent" (its transaction is not sent
+   again) and the epoch "settling".
 
 Chain reads happen outside database transactions (on SQLite every transaction holds the write
 lock, and a slow node must not hold it). Closing an epoch is all or nothing: if anything fails
@@ -34,12 +42,13 @@ from eth_utils import to_checksum_address
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from labelshare.chain import Chain, LedgerReverted, SentTransaction, TransactionRejected
+from labelshare.chain import Chain, FeeAboveCeiling, LedgerReverted, SentTransaction, TransactionRejected
 from labelshare.config import Settings
 from labelshare.db.models import Epoch, EpochChunk, Project, Submission, Task, utcnow
 from labelshare.domains import GENERAL, domain_id
 from labelshare.epochs import plan_epoch
 from labelshare.errors import ChainError
+from labelshare.leader import Leadership, LeadershipLost
 from labelshare.leaves import AcceptedAnnotation
 from labelshare.manifests import ManifestStore, build_manifest
 from labelshare.quality import Reviewer
@@ -53,11 +62,17 @@ _RECHECK_EPOCHS = 50  # the newest settled epochs checked against the ledger on 
 
 class Settler:
     def __init__(self, sessions: sessionmaker[Session], chain: Chain, settings: Settings,
-                 manifests: ManifestStore) -> None:
+                 manifests: ManifestStore, leadership: Leadership | None = None) -> None:
         self.sessions = sessions
         self.chain = chain
         self.settings = settings
         self.manifests = manifests
+        # None: this settler is not fenced (a test driving it by hand, with no worker running).
+        self.leadership = leadership
+
+    def _fence(self, session: Session) -> None:
+        if self.leadership is not None:
+            self.leadership.fence(session)
 
     # --------------------------------------------------------------- one pass
 
@@ -135,6 +150,7 @@ class Settler:
         manifest_written = False
         try:
             with self.sessions.begin() as session:
+                self._fence(session)
                 if session.get(Epoch, epoch_id) is not None:
                     raise ChainError(f"epoch {epoch_id} exists in the database but not on the ledger; "
                                      "is another backend settling on this ledger?")
@@ -215,9 +231,14 @@ class Settler:
     def _settle_chunk(self, epoch_id: int, header: tuple[Any, ...], index: int, payouts: list[list[Any]],
                       status: str, tx_hash: str | None, raw_tx: str | None, tx_nonce: int | None) -> None:
         ledger = self.chain.ledger.functions
-        if ledger.isChunkSettled(epoch_id, index).call():
+        if ledger.isChunkSettled(epoch_id, index).call(block_identifier=self.chain.confirmed_block()):
             if status != "confirmed":
                 self._confirm(epoch_id, index, tx_hash)
+            return
+        if self.settings.confirmations and ledger.isChunkSettled(epoch_id, index).call():
+            # Settled in a block too recent to count: nothing to send, a later pass confirms it.
+            log.info("epoch %s chunk %s is settled on-chain, waiting for %s confirmation(s)",
+                     epoch_id, index, self.settings.confirmations)
             return
         if status == "confirmed":
             # Confirmed once, forgotten by the chain since: send it again (its stored transaction).
@@ -255,10 +276,16 @@ class Settler:
             log.warning("epoch %s chunk %s: %s; signing afresh", epoch_id, index, err.detail)
             tx = self._sign_and_record(epoch_id, header, index, payouts)
             self.chain.broadcast(tx)
-        receipt = self.chain.wait(tx.tx_hash)
+        receipt = self.chain.wait(tx.tx_hash, confirmations=0)
         if receipt is None:
             raise ChainError(f"settle transaction {tx.tx_hash} of epoch {epoch_id} chunk {index} not mined yet")
         if receipt["status"] == 1 or ledger.isChunkSettled(epoch_id, index).call():
+            if (depth := self.chain.depth(receipt)) < self.settings.confirmations:
+                # Not deep enough yet: stays "sent"; a later pass confirms it (or sends it again
+                # if a reorganisation drops it), without holding this pass up.
+                log.info("epoch %s chunk %s mined in block %s (%s of %s confirmation(s))", epoch_id, index,
+                         receipt["blockNumber"], depth, self.settings.confirmations)
+                return
             self._confirm(epoch_id, index, tx.tx_hash, receipt)
             return
         with self.sessions.begin() as session:  # the next pass signs afresh
@@ -288,6 +315,7 @@ class Settler:
             log.error("epoch %s chunk %s refused by the ledger: %s", epoch_id, index, err.detail)
             raise
         with self.sessions.begin() as session:
+            self._fence(session)  # a deposed leader records nothing, so it broadcasts nothing new
             chunk = session.get(EpochChunk, (epoch_id, index))
             assert chunk is not None
             chunk.status, chunk.tx_hash, chunk.tx_nonce, chunk.raw_tx = "sent", tx.tx_hash, tx.nonce, tx.raw
@@ -310,16 +338,21 @@ class Settler:
 
 
 class SettlementWorker:
-    """Every ``settlement_poll_seconds`` on a background thread: the review pass (aggregation of
-    complete tasks, ``quality.Reviewer``), then ``Settler.run_once``."""
+    """Every ``settlement_poll_seconds`` on a background thread, while this process leads
+    settlement (``leadership``; always without one): the review pass (aggregation of complete
+    tasks, ``quality.Reviewer``), then ``Settler.run_once``. Every replica runs one; the others
+    stand by and take over when the leader goes."""
 
-    def __init__(self, settler: Settler, poll_seconds: float, reviewer: Reviewer | None = None) -> None:
+    def __init__(self, settler: Settler, poll_seconds: float, reviewer: Reviewer | None = None,
+                 leadership: Leadership | None = None) -> None:
         self.settler = settler
         self.reviewer = reviewer
+        self.leadership = leadership
         self.poll_seconds = poll_seconds
         self.max_backoff = max(poll_seconds, settler.settings.settlement_max_backoff_seconds)
         self.failures = 0  # consecutive failed passes
         self.last_error: str | None = None
+        self.held: str | None = None  # why settlement holds (a fee above the ceiling), while it does
         self.passes = 0  # passes that succeeded
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="settlement", daemon=True)
@@ -330,6 +363,23 @@ class SettlementWorker:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
+        if self.leadership is not None:
+            self.leadership.release()
+
+    @property
+    def leading(self) -> bool:
+        return self.leadership is None or self.leadership.leading
+
+    def state(self) -> str:
+        """standby (another process leads), held (fees above the ceiling), failing (the last
+        pass failed; retrying with backoff), settling (leading, last pass fine), or stopped."""
+        if not self._thread.is_alive():
+            return "stopped"
+        if not self.leading:
+            return "standby"
+        if self.held:
+            return "held"
+        return "failing" if self.failures else "settling"
 
     def _loop(self) -> None:
         """Exponential backoff: after n consecutive failed passes the next one waits
@@ -337,22 +387,37 @@ class SettlementWorker:
         returns to ``poll_seconds``. Every pass is safe to repeat (see the module's docstring)."""
         delay = self.poll_seconds
         while not self._stop.wait(delay):
+            if self.leadership is not None and not self.leadership.acquire():
+                self.failures, self.last_error, self.held, delay = 0, None, None, self.poll_seconds
+                continue  # standing by; the next poll tries again
             started = time.monotonic()
             try:
                 if self.reviewer is not None:
                     self.reviewer.run_once()
                 self.settler.run_once()
+            except LeadershipLost as err:  # deposed mid-pass: the next poll finds out who leads
+                log.warning("settlement pass stopped: %s", err.detail)
+                delay = self.poll_seconds
+                continue
             except Exception as err:  # noqa: BLE001 - the worker must outlive any single failure
                 self.failures += 1
                 self.last_error = _describe(err)
                 delay = min(self.poll_seconds * 2 ** min(self.failures, 32), self.max_backoff)
+                if isinstance(err, FeeAboveCeiling):
+                    if self.held != err.detail:
+                        log.warning("settlement held: %s", err.detail)
+                    self.held = err.detail
+                    continue
+                self.held = None
                 log.warning("settlement pass failed after %.1fs (%s; %d in a row); retrying in %.1fs",
                             time.monotonic() - started, self.last_error, self.failures, delay)
                 continue
-            if self.failures:
+            if self.held:
+                log.info("settlement resumed: fees are within the ceiling again")
+            elif self.failures:
                 log.info("settlement pass succeeded after %d failed pass(es)", self.failures)
             self.passes += 1
-            self.failures, self.last_error, delay = 0, None, self.poll_seconds
+            self.failures, self.last_error, self.held, delay = 0, None, None, self.poll_seconds
 
 
 def _describe(err: Exception) -> str:

@@ -37,8 +37,9 @@ def _postgres_reachable() -> bool:
         return False
 
 
-DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
-    not _postgres_reachable(), reason="no PostgreSQL reachable on 127.0.0.1:5432"))]
+POSTGRES_REACHABLE = _postgres_reachable()
+NO_POSTGRES = "no PostgreSQL reachable on 127.0.0.1:5432"
+DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(not POSTGRES_REACHABLE, reason=NO_POSTGRES))]
 
 
 @pytest.fixture(params=DATABASES)
@@ -46,6 +47,8 @@ def database_url(request, tmp_path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'labelshare.db'}"
         return
+    if not POSTGRES_REACHABLE:  # a test parametrized with PostgreSQL alone
+        pytest.skip(NO_POSTGRES)
     name = f"labelshare_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

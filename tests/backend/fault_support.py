@@ -26,10 +26,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import uvicorn
+from sqlalchemy import select
 
 from labelshare.admin.anvil_probe import is_anvil
 from labelshare.api.app import create_app
+from labelshare.audit import run_audit
+from labelshare.chain import Chain
 from labelshare.config import Settings
+from labelshare.db.models import Epoch, Submission
+from labelshare.errors import NotFound
+from labelshare.manifests import ManifestStore
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -324,6 +330,82 @@ def serve(settings: Settings) -> ServedApi:
     wait_until(lambda: server.started or not thread.is_alive(), 30, "API server did not start")
     assert thread.is_alive(), "API server did not start"
     return ServedApi(f"http://127.0.0.1:{port}", app, server, thread)
+
+
+# ------------------------------------------------------------------------------- API helpers
+
+REWARD = 10**18
+SCHEMA = {"type": "classification", "labels": ["cat", "dog", "bird"]}
+
+
+def create_project(requester: Any, tasks: int, overlap: int, upload_through: Any = None) -> dict[str, Any]:
+    """A classification project created through ``requester`` (an httpx client signed in as the
+    requester), its ``tasks`` tasks uploaded as JSONL through ``upload_through`` (another
+    replica's client, say) or the same client."""
+    response = requester.post("/projects", json={
+        "name": "Pets", "instructions": "What animal is it?", "domain": "general", "label_schema": SCHEMA,
+        "reward_per_label": REWARD, "overlap": overlap, "gold_rate": 0.0})
+    assert response.status_code == 201, response.text
+    project = response.json()
+    body = "".join(f'{{"id": "t{i}", "data": {{"text": "item {i}"}}}}\n' for i in range(tasks))
+    upload = (upload_through or requester).post(f"/projects/{project['id']}/tasks?format=jsonl", content=body)
+    assert upload.status_code == 201, upload.text
+    return project
+
+
+def accept_annotations(api: Any, wallet: Any, make_project: Any, tasks: int = 3, annotators: int = 2) -> int:
+    """``annotators`` wallets (conftest's ``wallet``) label every task of a new project
+    (conftest's ``make_project``) alike, then one review pass: the number accepted."""
+    project = make_project(tasks=tasks, overlap=annotators, reward=REWARD)
+    for _ in range(annotators):
+        w = wallet()
+        client = w.sign_in(api)
+        while (offer := client.get("/tasks/next", params={"project_id": project["id"]})).status_code == 200:
+            assert client.post("/submissions", json=w.sign_submission(offer.json(), {"label": "cat"})).status_code == 201
+    api.review()
+    return tasks * annotators
+
+
+# ------------------------------------------------------------------------------- the outcome
+
+
+def audit(chain: Chain, manifests_dir: Path) -> Any:
+    store = ManifestStore(manifests_dir)
+
+    def manifest(epoch_id: int) -> dict[str, Any] | None:
+        try:
+            return store.read(epoch_id)
+        except NotFound:
+            return None
+
+    return run_audit(chain.w3, chain.ledger, chain.token, chain.deployment.block_number, manifest, sample=5)
+
+
+def assert_settled_exactly_once(api: Any, chain: Chain, manifests_dir: Path) -> dict[str, Any]:
+    """Every accepted annotation is in a settled epoch, the ledger holds every epoch settled,
+    each chunk settled once, supply == accepted rewards, and the audit is clean. ``api`` is
+    anything with ``sessions`` (a session factory on the backend's database)."""
+    with api.sessions() as s:
+        rows = s.execute(select(Submission.reward, Submission.epoch_id).where(Submission.status == "accepted")).all()
+        accepted, rewards = len(rows), sum(int(r) for r, _ in rows)
+        unassigned = sum(e is None for _, e in rows)
+        epochs = s.execute(select(Epoch.id, Epoch.status, Epoch.total_reward, Epoch.chunk_count)).all()
+    assert unassigned == 0, f"{unassigned} accepted annotations are in no epoch"
+    assert all(status == "settled" for _, status, _, _ in epochs), epochs
+    assert sum(int(total) for _, _, total, _ in epochs) == int(rewards)
+    for epoch_id, _, _, chunk_count in epochs:
+        assert chain.ledger.functions.isEpochSettled(epoch_id).call()
+    head = chain.w3.eth.block_number
+    chunks = [(e["args"]["epochId"], e["args"]["chunkIndex"])
+              for e in chain.ledger.events.EpochChunkSettled.get_logs(from_block=chain.deployment.block_number,
+                                                                      to_block=head)]
+    assert len(chunks) == len(set(chunks)) == sum(c for *_, c in epochs), chunks
+    supply = chain.token.functions.totalSupply().call()
+    assert supply == int(rewards), f"supply {supply}, accepted rewards {rewards}"
+    report = audit(chain, manifests_dir)
+    assert report.ok, [c for c in report.checks if not c.ok]
+    assert report.annotations == accepted
+    return {"accepted": accepted, "epochs": len(epochs), "chunks": len(chunks), "supply": supply}
 
 
 # ------------------------------------------------------------------------------- log capture

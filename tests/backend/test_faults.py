@@ -27,17 +27,16 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from fault_support import FaultProxy, Records, ServedApi, StatefulAnvil, fill, serve, tiny_filesystem, wait_until
-from labelshare.audit import run_audit
+from fault_support import (
+    REWARD, SCHEMA, FaultProxy, Records, ServedApi, StatefulAnvil, assert_settled_exactly_once, create_project, fill,
+    serve, tiny_filesystem, wait_until,
+)
 from labelshare.chain import Chain
 from labelshare.config import DEV_KEYS, Settings
 from labelshare.db.models import Epoch, EpochChunk, Project, Submission
-from labelshare.errors import ChainError, NotFound, Unavailable
-from labelshare.manifests import ManifestStore
+from labelshare.errors import ChainError, Unavailable
 from labelshare.settlement import SettlementWorker
 
-REWARD = 10**18
-SCHEMA = {"type": "classification", "labels": ["cat", "dog", "bird"]}
 SECRET_PATH = "/v3/s3cr3t-api-key"  # where hosted RPC URLs carry their key: never in an error
 # On SQLite only where the database plays no part (the RPC transport is the subject); the
 # settlement paths and the full disk run on PostgreSQL too when it is reachable.
@@ -63,18 +62,6 @@ def _sign_in(api: Any, wallet: Any) -> httpx.Client:
     return _client(api, wallet.token)
 
 
-def _project(requester: httpx.Client, tasks: int, overlap: int) -> dict[str, Any]:
-    response = requester.post("/projects", json={
-        "name": "Pets", "instructions": "What animal is it?", "domain": "general", "label_schema": SCHEMA,
-        "reward_per_label": REWARD, "overlap": overlap, "gold_rate": 0.0})
-    assert response.status_code == 201, response.text
-    project = response.json()
-    body = "".join(f'{{"id": "t{i}", "data": {{"text": "item {i}"}}}}\n' for i in range(tasks))
-    upload = requester.post(f"/projects/{project['id']}/tasks?format=jsonl", content=body)
-    assert upload.status_code == 201, upload.text
-    return project
-
-
 def _label(api: Any, wallets: list[Any], project_id: int) -> None:
     for w in wallets:
         client = _sign_in(api, w)
@@ -88,7 +75,7 @@ def _label(api: Any, wallets: list[Any], project_id: int) -> None:
 def _accepted_work(api: Any, wallet_cls: Any, requester: httpx.Client, tasks: int = 2, annotators: int = 2) -> int:
     """A project whose ``tasks`` tasks ``annotators`` wallets all label alike, reviewed: the
     number of accepted annotations (one payout per annotator)."""
-    project = _project(requester, tasks, annotators)
+    project = create_project(requester, tasks, annotators)
     _label(api, [wallet_cls() for _ in range(annotators)], project["id"])
     api.app.state.reviewer.run_once()
     with api.sessions() as s:
@@ -99,44 +86,6 @@ def _accepted_work(api: Any, wallet_cls: Any, requester: httpx.Client, tasks: in
 def _epoch_status(api: Any, epoch_id: int) -> str | None:
     with api.sessions() as s:
         return s.scalar(select(Epoch.status).where(Epoch.id == epoch_id))
-
-
-def _audit(chain: Chain, manifests_dir: Path) -> Any:
-    store = ManifestStore(manifests_dir)
-
-    def manifest(epoch_id: int) -> dict[str, Any] | None:
-        try:
-            return store.read(epoch_id)
-        except NotFound:
-            return None
-
-    return run_audit(chain.w3, chain.ledger, chain.token, chain.deployment.block_number, manifest, sample=5)
-
-
-def assert_settled_exactly_once(api: Any, chain: Chain, manifests_dir: Path) -> dict[str, Any]:
-    """Every accepted annotation is in a settled epoch, the ledger holds every epoch settled,
-    each chunk settled once, supply == accepted rewards, and the audit is clean."""
-    with api.sessions() as s:
-        rows = s.execute(select(Submission.reward, Submission.epoch_id).where(Submission.status == "accepted")).all()
-        accepted, rewards = len(rows), sum(int(r) for r, _ in rows)
-        unassigned = sum(e is None for _, e in rows)
-        epochs = s.execute(select(Epoch.id, Epoch.status, Epoch.total_reward, Epoch.chunk_count)).all()
-    assert unassigned == 0, f"{unassigned} accepted annotations are in no epoch"
-    assert all(status == "settled" for _, status, _, _ in epochs), epochs
-    assert sum(int(total) for _, _, total, _ in epochs) == int(rewards)
-    for epoch_id, _, _, chunk_count in epochs:
-        assert chain.ledger.functions.isEpochSettled(epoch_id).call()
-    head = chain.w3.eth.block_number
-    chunks = [(e["args"]["epochId"], e["args"]["chunkIndex"])
-              for e in chain.ledger.events.EpochChunkSettled.get_logs(from_block=chain.deployment.block_number,
-                                                                      to_block=head)]
-    assert len(chunks) == len(set(chunks)) == sum(c for *_, c in epochs), chunks
-    supply = chain.token.functions.totalSupply().call()
-    assert supply == int(rewards), f"supply {supply}, accepted rewards {rewards}"
-    report = _audit(chain, manifests_dir)
-    assert report.ok, [c for c in report.checks if not c.ok]
-    assert report.annotations == accepted
-    return {"accepted": accepted, "epochs": len(epochs), "chunks": len(chunks), "supply": supply}
 
 
 def _no_secrets(text: str, settings: Settings) -> None:
@@ -485,7 +434,7 @@ def test_databaseLocked_api503NothingStored_workerRetries(settings, direct, wall
     api = serve(settings)
     try:
         requester = _sign_in(api, wallet(requester_account))
-        project = _project(requester, tasks=2, overlap=2)
+        project = create_project(requester, tasks=2, overlap=2)
         annotators = [wallet() for _ in range(2)]
         _label(api, annotators[:1], project["id"])
         client = _sign_in(api, annotators[1])

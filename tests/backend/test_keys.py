@@ -13,12 +13,13 @@ from labelshare.config import DEV_KEYS, Settings
 from labelshare.errors import ChainError
 
 
-def test_loadKey_fromEncryptedKeystore(tmp_path):
+@pytest.mark.parametrize("role", ["verifier", "qualifier", "registrar"])
+def test_loadKey_fromEncryptedKeystore(tmp_path, role):
     account = Account.create()
-    keystore = tmp_path / "verifier.json"
+    keystore = tmp_path / f"{role}.json"
     keystore.write_text(json.dumps(Account.encrypt(account.key, "correct horse")))
-    settings = Settings(verifier_keystore=keystore, verifier_keystore_password="correct horse")
-    assert load_key(settings, "verifier", chain_id=8453).address == account.address
+    settings = Settings(**{f"{role}_keystore": keystore, f"{role}_keystore_password": "correct horse"})
+    assert load_key(settings, role, chain_id=8453).address == account.address
 
 
 def test_loadKey_wrongPassword_errorsWithoutSecrets(tmp_path):

@@ -14,20 +14,8 @@ import pytest
 from sqlalchemy import func, select
 from web3.exceptions import TransactionNotFound
 
+from fault_support import REWARD, accept_annotations
 from labelshare.db.models import Epoch, EpochChunk, Submission
-
-REWARD = 10**18
-
-
-def _accept_annotations(api, wallet, make_project, tasks: int = 3, annotators: int = 2) -> int:
-    project = make_project(tasks=tasks, overlap=annotators, reward=REWARD)
-    for _ in range(annotators):
-        w = wallet()
-        client = w.sign_in(api)
-        while (offer := client.get("/tasks/next", params={"project_id": project["id"]})).status_code == 200:
-            assert client.post("/submissions", json=w.sign_submission(offer.json(), {"label": "cat"})).status_code == 201
-    api.review()
-    return tasks * annotators
 
 
 def _settle_process(settings) -> subprocess.Popen[str]:
@@ -68,7 +56,7 @@ def automine(chain):
 @pytest.mark.parametrize("mined_before_restart", [True, False], ids=["mined-while-down", "pending-at-restart"])
 def test_settle_killedBetweenSendAndReceipt_reconcilesWithoutDoubleMint(
         api, wallet, make_project, settings, token, ledger, chain, automine, mined_before_restart):
-    accepted = _accept_annotations(api, wallet, make_project)
+    accepted = accept_annotations(api, wallet, make_project)
     supply_before = token.totalSupply()
     automine(False)
     process = _settle_process(settings)
@@ -97,7 +85,7 @@ def test_settle_killedBetweenSendAndReceipt_reconcilesWithoutDoubleMint(
 def test_settle_retriedAfterChainAlreadySettled_confirmsWithoutSending(api, wallet, make_project, token, ledger):
     """A chunk the chain already settled (the receipt was lost with the process) is confirmed by
     asking the ledger, never by sending again; the ledger would refuse a second send anyway."""
-    accepted = _accept_annotations(api, wallet, make_project)
+    accepted = accept_annotations(api, wallet, make_project)
     epoch_id = api.settler.close_epoch()
     api.settler.settle(epoch_id)
     with api.sessions.begin() as s:  # forget the confirmation, as a crash before commit would

@@ -20,6 +20,8 @@ from labelshare.api.routes import auth, chain, epochs, licences, me, projects, q
 from labelshare.chain import Chain
 from labelshare.config import Settings, get_settings
 from labelshare.db.engine import make_engine, make_session_factory, upgrade_database
+from labelshare.errors import LabelShareError
+from labelshare.leader import SenderLocks, leadership_for, replica_identity
 from labelshare.licences import LicenceBook
 from labelshare.manifests import ManifestStore
 from labelshare.quality import Reviewer
@@ -40,15 +42,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         upgrade_database(engine)
         app.state.settings = settings
         app.state.sessions = make_session_factory(engine)
-        app.state.chain = Chain(settings)
+        try:
+            app.state.chain = Chain(settings)
+            if settings.settlement_enabled:
+                app.state.chain.account("verifier")  # a missing or unreadable key stops the start, not a pass
+        except LabelShareError as err:
+            log.error("refusing to start: %s", err.detail)
+            engine.dispose()
+            raise
+        app.state.chain.send_lock = SenderLocks(app.state.sessions, settings.database_url)
         app.state.manifests = ManifestStore(settings.manifests_dir)
         app.state.licence_book = LicenceBook(app.state.chain)
-        app.state.settler = Settler(app.state.sessions, app.state.chain, settings, app.state.manifests)
+        # Every replica runs a worker; the leadership lets one of them settle at a time.
+        leadership = leadership_for(settings.database_url) if settings.settlement_enabled else None
+        app.state.settler = Settler(app.state.sessions, app.state.chain, settings, app.state.manifests, leadership)
         app.state.reviewer = Reviewer(app.state.sessions, app.state.chain, settings)
-        worker = SettlementWorker(app.state.settler, settings.settlement_poll_seconds, app.state.reviewer)
+        worker = app.state.worker = SettlementWorker(app.state.settler, settings.settlement_poll_seconds,
+                                                     app.state.reviewer, leadership)
         if settings.settlement_enabled:
             worker.start()
-        log.info("LabelShare API on chain %s, ledger %s", app.state.chain.chain_id, app.state.chain.ledger.address)
+        log.info("LabelShare API on chain %s, ledger %s (%s)", app.state.chain.chain_id,
+                 app.state.chain.ledger.address, replica_identity())
         try:
             yield
         finally:

@@ -38,6 +38,28 @@ class ChainOut(BaseModel):
     stablecoin: str | None = Field(default=None, description="a test ERC-20 (tUSD) licences can be paid in; local chains only")
 
 
+class SettlementStatusOut(BaseModel):
+    enabled: bool = Field(description="whether this replica runs a settlement worker")
+    leader: bool = Field(description="whether this replica leads settlement now (exactly one does)")
+    leader_since: datetime | None = Field(description="when this replica became the leader")
+    current_leader: str | None = Field(description="host:pid of the process that leads, as the database tells")
+    election: str = Field(description="how the leader is elected: postgresql advisory lock, flock, sole or none")
+    state: str = Field(description="disabled, standby, settling, held (fees above the ceiling), failing or stopped")
+    held_reason: str | None = Field(description="why settlement holds, while it does")
+    last_error: str | None = Field(description="the last failed pass, while failures go on")
+    failures: int = Field(description="consecutive failed passes")
+    passes: int = Field(description="passes that succeeded since this replica started")
+    confirmations: int = Field(description="blocks on top of a settle transaction before its chunk counts as settled")
+    max_fee_gwei: str | None = Field(description="the fee ceiling per gas, if one is set")
+    priority_fee_gwei: str | None = Field(description="the tip per gas offered; unset: the node's suggestion")
+
+
+class StatusOut(BaseModel):
+    replica: str = Field(description="host:pid of the process that answered")
+    chain_id: int
+    settlement: SettlementStatusOut
+
+
 class ContractAbis(BaseModel):
     ledger: list[dict[str, Any]]
     token: list[dict[str, Any]] = Field(description="the reward token's; fits any ERC-20's calls")

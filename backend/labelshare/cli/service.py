@@ -98,11 +98,23 @@ def settle(force: Annotated[bool, typer.Option(help="close an epoch even if it i
     from labelshare.manifests import ManifestStore
     from labelshare.settlement import Settler
 
+    from labelshare.leader import leadership_for
+
     settings = get_settings()
     engine = make_engine(settings.database_url)
     upgrade_database(engine)
-    settler = Settler(make_session_factory(engine), Chain(settings), settings, ManifestStore(settings.manifests_dir))
-    epoch_id = settler.run_once(force=force)
+    # The same election as the replicas' workers: never two settlers at once.
+    leadership = leadership_for(settings.database_url)
+    if not leadership.acquire():
+        console.print("[red]another process leads settlement (a running `labelshare serve`?); "
+                      "its worker settles: see GET /status[/]")
+        raise typer.Exit(1)
+    try:
+        settler = Settler(make_session_factory(engine), Chain(settings), settings,
+                          ManifestStore(settings.manifests_dir), leadership)
+        epoch_id = settler.run_once(force=force)
+    finally:
+        leadership.release()
     console.print(f"settled epoch {epoch_id}" if epoch_id is not None else "nothing to settle")
 
 

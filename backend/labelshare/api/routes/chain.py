@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from labelshare.api.deps import ChainDep, SettingsDep
-from labelshare.api.schemas import ChainOut, ContractAbis
+from labelshare.api.deps import ChainDep, SessionDep, SettingsDep
+from labelshare.api.schemas import ChainOut, ContractAbis, SettlementStatusOut, StatusOut
 from labelshare.config import LOCAL_CHAIN_IDS
+from labelshare.leader import replica_identity
 from labelshare.signatures import SUBMISSION_TYPES
 
 router = APIRouter(tags=["chain"])
@@ -34,3 +35,21 @@ def contract_abis(chain: ChainDep) -> ContractAbis:
 @router.get("/health")
 def health() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@router.get("/status", response_model=StatusOut)
+def status(request: Request, chain: ChainDep, settings: SettingsDep, session: SessionDep) -> StatusOut:
+    """This replica and its settlement worker: whether it leads settlement (one replica does at a
+    time), who does, and whether settlement is going, held or failing."""
+    worker = request.app.state.worker
+    leadership = worker.leadership
+    return StatusOut(replica=replica_identity(), chain_id=chain.chain_id, settlement=SettlementStatusOut(
+        enabled=settings.settlement_enabled, leader=settings.settlement_enabled and worker.leading,
+        leader_since=leadership.since if leadership else None,
+        current_leader=leadership.leader(session) if leadership else None,
+        election=leadership.kind if leadership else "none",
+        state=worker.state() if settings.settlement_enabled else "disabled", held_reason=worker.held,
+        last_error=worker.last_error, failures=worker.failures, passes=worker.passes,
+        confirmations=settings.confirmations,
+        max_fee_gwei=None if settings.max_fee_gwei is None else str(settings.max_fee_gwei),
+        priority_fee_gwei=None if settings.priority_fee_gwei is None else str(settings.priority_fee_gwei)))
