@@ -241,7 +241,8 @@ class LabelShareClient:
     def verify_inclusion(self, submission_id: int, rpc_url: str | None = None) -> InclusionCheck:
         """Proves that one of my settled submissions is in its epoch's on-chain root: the leaf is
         rebuilt here from my submission, the proof is checked here and by the ledger."""
-        mine = {s["id"]: s for s in self.submissions()}
+        # The newest of mine at or below that id: itself, if it is mine.
+        mine = {s["id"]: s for s in self.submissions(limit=1, before=submission_id + 1)}
         if submission_id not in mine:
             raise ApiError(404, "not_found", f"submission {submission_id} is not one of yours", "submission_id")
         submission = mine[submission_id]
@@ -325,14 +326,24 @@ class LabelShareClient:
         return {"project_id": project_id, "task_id": task_id, "eip712_domain": chain["eip712_domain"],
                 "eip712_types": chain["eip712_types"]}
 
-    def submissions(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/me/submissions")
+    def submissions(self, limit: int = 100, before: int | None = None) -> list[dict[str, Any]]:
+        """My submissions, newest first: ``limit`` of them, older than submission ``before``."""
+        return self._call("GET", "/me/submissions", params=_page(limit, before))
 
-    def rewards(self) -> dict[str, Any]:
-        return self._call("GET", "/me/rewards")
+    def all_submissions(self) -> list[dict[str, Any]]:
+        """Every one of my submissions, newest first, fetched a page at a time."""
+        rows: list[dict[str, Any]] = []
+        while page := self.submissions(limit=1000, before=rows[-1]["id"] if rows else None):
+            rows += page
+        return rows
 
-    def epochs(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/epochs")
+    def rewards(self, limit: int = 50) -> dict[str, Any]:
+        """Pending and settled totals, and the ``limit`` most recent epochs with their transactions."""
+        return self._call("GET", "/me/rewards", params={"limit": limit})
+
+    def epochs(self, limit: int = 100, before: int | None = None) -> list[dict[str, Any]]:
+        """Epochs, newest first: ``limit`` of them, older than epoch ``before``."""
+        return self._call("GET", "/epochs", params=_page(limit, before))
 
     def manifest(self, epoch_id: int) -> dict[str, Any]:
         return self._call("GET", f"/epochs/{epoch_id}/manifest")
@@ -456,6 +467,10 @@ class LabelShareClient:
         if owed:
             self._send(licences.functions.withdraw(currency))
         return int(owed)
+
+
+def _page(limit: int, before: int | None) -> dict[str, int]:
+    return {"limit": limit} | ({"before": before} if before is not None else {})
 
 
 def _describe_revert(err: Exception, reader: ChainReader) -> tuple[str, str | None]:

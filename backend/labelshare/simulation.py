@@ -233,7 +233,7 @@ def run_simulation(api_url: str, requester: LocalAccount, admin: LocalAccount, t
             record = json.loads(line)
             verified[record["data"]["text"]] = record["label"]["label"]
     for a in annotators:
-        subs = a.client.submissions()
+        subs = a.client.all_submissions()
         a.result.accepted = sum(s["status"] == "accepted" for s in subs)
         a.result.earned = token.functions.balanceOf(a.result.address).call()
         quality = a.client.quality()

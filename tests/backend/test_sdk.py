@@ -128,3 +128,27 @@ def test_terminalSpans_findsTheNthFreeOccurrence_andOffsetsAreCodePoints():
     assert _offsets("0-5", len(text)) == (0, 5) and _offsets("5-0", len(text)) is None
     assert _offsets("0-99", len(text)) is None
     assert json.dumps(text[26:31]) == '"Paris"'
+
+
+def test_growingLists_arePagedNewestFirst(api, wallet, make_project):
+    """/me/submissions and /epochs answer a page at a time (their size used to grow with the data)."""
+    project = make_project(tasks=5, overlap=1)
+    sdk = LabelShareClient(api.url, wallet().account)
+    sdk.sign_in()
+    for _ in range(5):
+        sdk.submit(sdk.next_task(project["id"]), {"label": "cat"})
+    newest_first = [s["id"] for s in sdk.submissions(limit=1000)]
+    assert newest_first == sorted(newest_first, reverse=True) and len(newest_first) == 5
+    assert [s["id"] for s in sdk.submissions(limit=2)] == newest_first[:2]
+    assert [s["id"] for s in sdk.submissions(limit=2, before=newest_first[1])] == newest_first[2:4]
+    assert [s["id"] for s in sdk.all_submissions()] == newest_first
+    api.review()
+    epoch_id = api.settler.run_once(force=True)
+    assert [e["id"] for e in sdk.epochs(limit=1)] == [epoch_id] and sdk.epochs(before=epoch_id) == []
+    assert [e["epoch_id"] for e in sdk.rewards(limit=1)["epochs"]] == [epoch_id]
+    assert sdk.verify_inclusion(newest_first[-1]).ok  # found by id, whatever page it is on
+    for path, params in (("/me/submissions", {"limit": 0}), ("/epochs", {"limit": 1001}), ("/epochs", {"before": 0})):
+        with pytest.raises(ApiError) as refused:
+            sdk._call("GET", path, params=params)
+        assert refused.value.status == 400 and refused.value.field in ("limit", "before")
+    sdk.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -102,3 +102,9 @@ async def _current_admin(address: Annotated[str, Depends(_current_address)], set
 CurrentAnnotator = Annotated[str, Depends(_current_address)]
 CurrentAdmin = Annotated[str, Depends(_current_admin)]
 CurrentRequester = Annotated[str, Depends(_current_requester)]
+
+
+# Paging of the lists that grow without bound (submissions, epochs): newest first, ``limit`` at a
+# time, older than the id ``before``. Unbounded answers cost memory and time that grew with the data.
+Limit = Annotated[int, Query(ge=1, le=1000, description="at most this many, newest first")]
+Before = Annotated[int | None, Query(ge=1, le=2**63 - 1, description="only ids below this one (the last id seen)")]

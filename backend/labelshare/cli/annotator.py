@@ -157,10 +157,10 @@ def submit(ctx: typer.Context, labels_file: Annotated[Path, typer.Argument(
 
 
 @app.command()
-def submissions(ctx: typer.Context, limit: Annotated[int, typer.Option(min=1)] = 50) -> None:
+def submissions(ctx: typer.Context, limit: Annotated[int, typer.Option(min=1, max=1000)] = 50) -> None:
     """My submissions, newest first: status, reward, epoch."""
     with api_client(ctx) as client:
-        rows = client.submissions()[:limit]
+        rows = client.submissions(limit=limit)
     table = Table(title="my submissions")
     for column in ("id", "project", "task", "status", "reward", "epoch", "reason"):
         table.add_column(column)

@@ -4,8 +4,9 @@ from typing import Any
 
 from fastapi import APIRouter
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
-from labelshare.api.deps import ManifestsDep, SessionDep
+from labelshare.api.deps import Before, Limit, ManifestsDep, SessionDep
 from labelshare.api.schemas import EpochOut, InclusionProofOut
 from labelshare.db.models import MAX_ID, Epoch
 from labelshare.errors import NotFound
@@ -21,8 +22,12 @@ def epoch_out(e: Epoch) -> EpochOut:
 
 
 @router.get("", response_model=list[EpochOut])
-def list_epochs(session: SessionDep) -> list[EpochOut]:
-    return [epoch_out(e) for e in session.scalars(select(Epoch).order_by(Epoch.id.desc()))]
+def list_epochs(session: SessionDep, limit: Limit = 100, before: Before = None) -> list[EpochOut]:
+    """Epochs, newest first: ``limit`` of them, older than epoch ``before`` when given."""
+    query = select(Epoch).options(selectinload(Epoch.chunks))  # chunks in one query, not one per epoch
+    if before is not None:
+        query = query.where(Epoch.id < before)
+    return [epoch_out(e) for e in session.scalars(query.order_by(Epoch.id.desc()).limit(limit))]
 
 
 @router.get("/{epoch_id}", response_model=EpochOut)

@@ -5,7 +5,7 @@ from collections import defaultdict
 from fastapi import APIRouter
 from sqlalchemy import select
 
-from labelshare.api.deps import CurrentAnnotator, SessionDep
+from labelshare.api.deps import Before, CurrentAnnotator, Limit, SessionDep
 from labelshare.api.routes.submissions import submission_out
 from labelshare.api.schemas import DomainReliability, EpochReward, QualityOut, RewardsOut, SubmissionOut
 from labelshare.db.models import Epoch, EpochChunk, Reliability, Submission, Suspension, Task
@@ -15,16 +15,22 @@ router = APIRouter(prefix="/me", tags=["me"])
 
 
 @router.get("/submissions", response_model=list[SubmissionOut])
-def my_submissions(annotator: CurrentAnnotator, session: SessionDep) -> list[SubmissionOut]:
-    """The signed-in annotator's submissions with their status, newest first."""
-    rows = session.execute(select(Submission, Task.task_key).join(Task, Submission.task_id == Task.id)
-                           .where(Submission.annotator == annotator).order_by(Submission.id.desc())).all()
+def my_submissions(annotator: CurrentAnnotator, session: SessionDep, limit: Limit = 100,
+                   before: Before = None) -> list[SubmissionOut]:
+    """The signed-in annotator's submissions with their status, newest first: ``limit`` of them,
+    older than submission ``before`` when given (pass the last id to page on)."""
+    query = (select(Submission, Task.task_key).join(Task, Submission.task_id == Task.id)
+             .where(Submission.annotator == annotator))
+    if before is not None:
+        query = query.where(Submission.id < before)
+    rows = session.execute(query.order_by(Submission.id.desc()).limit(limit)).all()
     return [submission_out(s, key) for s, key in rows]
 
 
 @router.get("/rewards", response_model=RewardsOut)
-def my_rewards(annotator: CurrentAnnotator, session: SessionDep) -> RewardsOut:
-    """Rewards: pending (accepted, not yet settled) and settled per epoch with transaction hashes."""
+def my_rewards(annotator: CurrentAnnotator, session: SessionDep, limit: Limit = 50) -> RewardsOut:
+    """Rewards: pending (accepted, not yet settled) and settled totals, and the ``limit`` most
+    recent epochs with their amounts and the transactions that paid them."""
     accepted = session.execute(select(Submission.reward, Submission.epoch_id, Epoch.status)
                                .outerjoin(Epoch, Submission.epoch_id == Epoch.id)
                                .where(Submission.annotator == annotator, Submission.status == "accepted")).all()
@@ -41,14 +47,15 @@ def my_rewards(annotator: CurrentAnnotator, session: SessionDep) -> RewardsOut:
             per_epoch[epoch_id][0] += reward
             per_epoch[epoch_id][1] += 1
             statuses[epoch_id] = status
-    epochs = []
-    for epoch_id in sorted(per_epoch):
-        chunks = session.scalars(select(EpochChunk).where(EpochChunk.epoch_id == epoch_id)).all()
-        hashes = [c.tx_hash for c in chunks
-                  if c.tx_hash and c.status == "confirmed" and any(p[0] == annotator for p in c.payouts)]
-        amount, count = per_epoch[epoch_id]
-        epochs.append(EpochReward(epoch_id=epoch_id, amount=str(amount), annotations=count,
-                                  status=statuses[epoch_id], tx_hashes=hashes))
+    recent = sorted(per_epoch)[-limit:]
+    # One query for the recent epochs' chunks (not one per epoch): which transactions paid me.
+    hashes: dict[int, list[str]] = defaultdict(list)
+    for chunk in session.scalars(select(EpochChunk).where(EpochChunk.epoch_id.in_(recent), EpochChunk.status == "confirmed")
+                                 .order_by(EpochChunk.epoch_id, EpochChunk.chunk_index)):
+        if chunk.tx_hash and any(p[0] == annotator for p in chunk.payouts):
+            hashes[chunk.epoch_id].append(chunk.tx_hash)
+    epochs = [EpochReward(epoch_id=e, amount=str(per_epoch[e][0]), annotations=per_epoch[e][1], status=statuses[e],
+                          tx_hashes=hashes[e]) for e in recent]
     return RewardsOut(address=annotator, pending=str(pending), pending_annotations=pending_count,
                       settled=str(settled), epochs=epochs)
 
