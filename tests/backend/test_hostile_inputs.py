@@ -97,27 +97,6 @@ def _raw_json(body: dict[str, Any], **replace: str) -> bytes:
 
 
 @pytest.fixture
-def annotator(api, wallet):
-    """``annotator(project_id)`` -> (wallet, signed-in client, offer JSON or None)."""
-    clients: list[httpx.Client] = []
-
-    def make(project_id: int | None = None):
-        w = wallet()
-        w.sign_in(api).close()
-        client = _client(api, w.token)
-        clients.append(client)
-        if project_id is None:
-            return w, client, None
-        offer = client.get("/tasks/next", params={"project_id": project_id})
-        assert offer.status_code == 200, offer.text
-        return w, client, offer.json()
-
-    yield make
-    for client in clients:
-        client.close()
-
-
-@pytest.fixture
 def offered(make_project, annotator):
     """A one-task project, and an annotator holding the offer of its task."""
     project = make_project(tasks=1, overlap=1)

@@ -84,32 +84,6 @@ def _sign_for(signer: Account, annotator: str, offer: dict[str, Any], payload: A
             "verifying_contract": domain["verifyingContract"], "signature": "0x" + bytes(signature).hex()}
 
 
-@pytest.fixture
-def annotator(api, wallet):
-    """``annotator(project_id)`` -> (wallet, signed-in client, offer JSON); ``project_id=None``
-    only signs in. Clients are closed at teardown."""
-    clients = []
-
-    def make(project_id: int | None = None):
-        w = wallet()
-        client = _client(api)
-        clients.append(client)
-        nonce, chain_id = _fresh_nonce(client)
-        message = w.siwe_message(nonce, chain_id)
-        signed_in = client.post("/auth/verify", json={"message": message, "signature": w.sign_text(message)})
-        assert signed_in.status_code == 200, signed_in.text
-        client.headers["Authorization"] = f"Bearer {signed_in.json()['token']}"
-        if project_id is None:
-            return w, client, None
-        offer = client.get("/tasks/next", params={"project_id": project_id})
-        assert offer.status_code == 200, offer.text
-        return w, client, offer.json()
-
-    yield make
-    for client in clients:
-        client.close()
-
-
 def _fresh_nonce(client) -> tuple[str, int]:
     return client.get("/auth/nonce").json()["nonce"], client.get("/chain").json()["chain_id"]
 
