@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from labelshare.chain import Chain
 from labelshare.db.models import MAX_ID, Project, Reliability, Submission, Task
+from labelshare.db.params import in_values
 from labelshare.domains import GENERAL, SPECIALIST_DOMAINS, domain_id
 from labelshare.errors import Forbidden, NotFound
 from labelshare.labels import LabelSchema, canonical_bytes
@@ -158,7 +159,7 @@ def project_quality(session: Session, project: Project) -> dict[str, Any]:
             record["gold_answered"] += count
             record["gold_correct"] += count if status == "accepted" else 0
     skills = dict(session.execute(select(Reliability.annotator, Reliability.skill).where(
-        Reliability.domain == project.domain, Reliability.annotator.in_(list(per)))).all()) if per else {}
+        Reliability.domain == project.domain, Reliability.annotator.in_(in_values(per)))).all()) if per else {}
     annotators = []
     for address in sorted(per, key=lambda a: (-per[a]["submissions"], a)):
         record = per[address]
@@ -211,7 +212,7 @@ def export_labels(session: Session, project: Project, fmt: str,
         for task_id, sub_id, annotator, label_hash, reward, epoch_id in accepted:
             work.setdefault(task_id, []).append({"submission_id": sub_id, "annotator": annotator,
                                                  "label_hash": label_hash, "reward": str(reward), "epoch_id": epoch_id})
-        query = query.where(Task.id.in_(work.keys()))
+        query = query.where(Task.id.in_(in_values(work)))
     rows = session.execute(query.order_by(Task.id)).scalars().all()
     records = [{"task_id": t.external_id, "task_key": t.task_key, "data": t.data, "label": t.verified_label,
                 "confidence": t.confidence} | ({"annotations": work[t.id]} if epochs is not None else {})

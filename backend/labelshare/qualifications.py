@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from labelshare.chain import Chain
 from labelshare.config import Settings
 from labelshare.db.models import QualificationAttempt, QualificationItem, QualificationTest, utcnow
+from labelshare.db.params import in_values
 from labelshare.domains import SPECIALIST_DOMAINS, domain_id
 from labelshare.errors import Conflict, InvalidInput, LabelShareError, NotFound
 from labelshare.labels import LabelSchema, canonical_bytes, label_schema_adapter, validate_label
@@ -132,7 +133,7 @@ def start_attempt(session: Session, chain: Chain, annotator: str, domain: str,
 
 def _items(session: Session, attempt: QualificationAttempt) -> list[QualificationItem]:
     by_id = {i.id: i for i in session.scalars(select(QualificationItem).where(
-        QualificationItem.id.in_(attempt.item_ids)))}
+        QualificationItem.id.in_(in_values(attempt.item_ids))))}
     return [by_id[i] for i in attempt.item_ids]
 
 

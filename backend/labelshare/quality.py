@@ -39,6 +39,7 @@ from labelshare.aggregation import Aggregate, agreement, aggregate_structured, d
 from labelshare.chain import Chain
 from labelshare.config import Settings
 from labelshare.db.models import Assignment, Epoch, Project, Reliability, Submission, Suspension, Task, utcnow
+from labelshare.db.params import in_values
 from labelshare.domains import GENERAL, domain_id
 from labelshare.errors import NotOffered, Suspended
 from labelshare.labels import canonical_bytes, label_schema_adapter
@@ -214,7 +215,7 @@ class Reviewer:
         for start in range(0, len(task_ids), 5000):  # stay below SQL parameter limits
             rows += [tuple(r) for r in session.execute(  # type: ignore[misc]
                 select(Submission.task_id, Submission.annotator, Submission.payload)
-                .where(Submission.task_id.in_(task_ids[start:start + 5000]), Submission.annotator.not_in(suspended)))]
+                .where(Submission.task_id.in_(in_values(task_ids[start:start + 5000])), Submission.annotator.not_in(suspended)))]
         return rows, {tid: canonical_bytes(answer).decode() for tid, answer in gold_tasks}
 
     def aggregate(self, project: Project, rows: list[tuple[int, str, str]], gold: dict[int, str]) -> Aggregate:
@@ -248,7 +249,7 @@ class Reviewer:
         # Only the tasks the fit saw complete: one that completed since waits for the next pass.
         labels = aggregate.labels if aggregate is not None else {}
         tasks = [t for t in session.scalars(select(Task).where(
-            Task.id.in_(due), Task.complete.is_(True), Task.reviewed_at.is_(None)).with_for_update()).all()
+            Task.id.in_(in_values(due)), Task.complete.is_(True), Task.reviewed_at.is_(None)).with_for_update()).all()
             if t.id in labels]
         now = utcnow()
         accepted = rejected = 0

@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from labelshare.chain import Chain, FeeAboveCeiling, LedgerReverted, SentTransaction, TransactionRejected
 from labelshare.config import Settings
 from labelshare.db.models import Epoch, EpochChunk, Project, Submission, Task, utcnow
+from labelshare.db.params import in_values
 from labelshare.domains import GENERAL, domain_id
 from labelshare.epochs import plan_epoch
 from labelshare.errors import ChainError
@@ -197,7 +198,7 @@ class Settler:
                     session.add(EpochChunk(epoch_id=epoch_id, chunk_index=index, payouts=payouts))
                 # In batches: databases bound the parameters of one statement (PostgreSQL: 65,535).
                 for first in range(0, len(ids), _UPDATE_BATCH):
-                    session.execute(update(Submission).where(Submission.id.in_(ids[first:first + _UPDATE_BATCH]))
+                    session.execute(update(Submission).where(Submission.id.in_(in_values(ids[first:first + _UPDATE_BATCH])))
                                     .values(epoch_id=epoch_id))
         except BaseException:
             if manifest_written:  # written, but the epoch was never committed: it does not exist

@@ -9,6 +9,7 @@ from labelshare.api.deps import Before, CurrentAnnotator, Limit, SessionDep
 from labelshare.api.routes.submissions import submission_out
 from labelshare.api.schemas import DomainReliability, EpochReward, QualityOut, RewardsOut, SubmissionOut
 from labelshare.db.models import Epoch, EpochChunk, Reliability, Submission, Suspension, Task
+from labelshare.db.params import in_values
 from labelshare.rewards import RewardPolicy, quality_factor_bps
 
 router = APIRouter(prefix="/me", tags=["me"])
@@ -50,7 +51,7 @@ def my_rewards(annotator: CurrentAnnotator, session: SessionDep, limit: Limit = 
     recent = sorted(per_epoch)[-limit:]
     # One query for the recent epochs' chunks (not one per epoch): which transactions paid me.
     hashes: dict[int, list[str]] = defaultdict(list)
-    for chunk in session.scalars(select(EpochChunk).where(EpochChunk.epoch_id.in_(recent), EpochChunk.status == "confirmed")
+    for chunk in session.scalars(select(EpochChunk).where(EpochChunk.epoch_id.in_(in_values(recent)), EpochChunk.status == "confirmed")
                                  .order_by(EpochChunk.epoch_id, EpochChunk.chunk_index)):
         if chunk.tx_hash and any(p[0] == annotator for p in chunk.payouts):
             hashes[chunk.epoch_id].append(chunk.tx_hash)
