@@ -212,10 +212,10 @@ class Reviewer:
         task_ids = sorted({*due, *session.scalars(recent), *(tid for tid, _ in gold_tasks)})
         suspended = select(Suspension.annotator)
         rows: list[tuple[int, str, str]] = []
-        for start in range(0, len(task_ids), 5000):  # stay below SQL parameter limits
+        for start in range(0, len(task_ids), 4096):  # below SQL parameter limits; a power of two (db.params)
             rows += [tuple(r) for r in session.execute(  # type: ignore[misc]
                 select(Submission.task_id, Submission.annotator, Submission.payload)
-                .where(Submission.task_id.in_(in_values(task_ids[start:start + 5000])), Submission.annotator.not_in(suspended)))]
+                .where(Submission.task_id.in_(in_values(task_ids[start:start + 4096])), Submission.annotator.not_in(suspended)))]
         return rows, {tid: canonical_bytes(answer).decode() for tid, answer in gold_tasks}
 
     def aggregate(self, project: Project, rows: list[tuple[int, str, str]], gold: dict[int, str]) -> Aggregate:

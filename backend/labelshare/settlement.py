@@ -57,7 +57,7 @@ from labelshare.quality import Reviewer
 __all__ = ["Settler", "SettlementWorker"]
 
 log = logging.getLogger(__name__)
-_UPDATE_BATCH = 10_000
+_UPDATE_BATCH = 8192  # a power of two: full batches need no padding (db.params)
 _RECHECK_EPOCHS = 50  # the newest settled epochs checked against the ledger on each pass, at most
 
 
