@@ -23,9 +23,14 @@ POSTGRES = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True
 
 def _terminate(database_url: str, pid: int) -> None:
     """Ends a session from outside, as a dead network or a restarted server would."""
-    engine = create_engine(database_url)
+    engine = create_engine(database_url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+        # pg_terminate_backend only signals the backend: its locks go when it has exited.
+        deadline = time.monotonic() + 10
+        while conn.execute(text("SELECT 1 FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).first():
+            assert time.monotonic() < deadline, f"backend {pid} still running 10 s after pg_terminate_backend"
+            time.sleep(0.02)
     engine.dispose()
 
 
