@@ -33,14 +33,9 @@ from labelshare.errors import Forbidden, InvalidInput, InvalidSignature, Unauthe
 __all__ = ["SessionCache", "SignedIn", "authenticate", "issue_nonce", "parse_siwe", "sign_in"]
 
 # siwe parses messages with abnf, whose memo caches (about a hundred, one per rule) are keyed by
-# (text parsed, position): entries from one message never serve another, and with each cache
-# holding up to 1,024 entries (MatchSets, or ParseErrors with their tracebacks) they grew by
-# ~80 KB a sign-in to ~66 MB (the soak's steady RSS growth). Emptied after every parse
-# (``parse_siwe``); the bound only limits what concurrent parses leave between two clears.
-ABNF_CACHE_ENTRIES = 1024
-ParseCache.max_cache_size = ABNF_CACHE_ENTRIES
-for _cache in list(ParseCache.objects):
-    _cache.max_size = ABNF_CACHE_ENTRIES
+# (text parsed, position): entries from one message never serve another, and kept they grew by
+# ~80 KB a sign-in (MatchSets, and ParseErrors with their tracebacks), the soak's steady RSS
+# growth. ``parse_siwe`` empties them after every parse.
 
 
 def parse_siwe(message: str) -> siwe.SiweMessage:
