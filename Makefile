@@ -100,8 +100,11 @@ stop:
 	@if [ -f $(RUN_DIR)/api.pid ]; then kill $$(cat $(RUN_DIR)/api.pid) 2>/dev/null || true; rm -f $(RUN_DIR)/api.pid; echo "API stopped"; fi
 	@if [ -f $(RUN_DIR)/anvil.pid ]; then kill $$(cat $(RUN_DIR)/anvil.pid) 2>/dev/null || true; rm -f $(RUN_DIR)/anvil.pid; echo "anvil stopped"; fi
 
+# Every core (pytest-xdist; TEST_WORKERS=0 runs in one process), the slowest tests and every
+# skip's reason in the summary. See LONGEST_FIRST in tests/conftest.py for the scheduling.
+TEST_WORKERS ?= auto
 test: compile
-	ape test tests -q
+	ape test tests -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=25 -rs
 
 # Label aggregation against ground truth (CROWD_DATA: folders of answers.csv + truth.csv).
 CROWD_DATA ?= ../shared/crowd-data

@@ -7,6 +7,48 @@ import pytest
 
 from labelshare.admin.deploy import DeployParameters, RoleHolders, deploy_protocol
 
+# `make test` runs the suite on every core with pytest-xdist (`-n auto --dist loadgroup
+# --no-loadscope-reorder`): each worker is its own process with its own anvil and databases, and
+# takes the next test in collection order whenever it runs low. So the longest modules go first
+# (longest-processing-time first: the other worker fills in behind them with short tests), in the
+# order of a full run's `--durations`. A scheduling hint only: the order of tests inside a module,
+# and what each test checks, does not change.
+LONGEST_FIRST = (
+    "tests/toolchain/test_slither.py",
+    "tests/backend/test_soak.py",
+    "tests/backend/test_simulation.py",
+    "tests/scripts/test_deploy_script.py",
+    "tests/quality/test_evaluation.py",
+    "tests/backend/test_auth_memory.py",
+    "tests/contracts/test_properties.py",
+    "tests/contracts/test_invariants.py",
+    "tests/backend/test_replicas.py",
+    "tests/backend/test_faults.py",
+    "tests/backend/test_settlement.py",
+    "tests/backend/test_chain_config.py",
+    "tests/backend/test_e2e.py",
+    "tests/backend/test_schemathesis.py",
+    "tests/backend/test_cli.py",
+    "tests/backend/test_web_licences.py",
+    "tests/backend/test_web_page.py",
+)
+# Modules whose module-scoped fixtures are expensive stay on one worker (computed once).
+ONE_WORKER = ("tests/toolchain/test_slither.py", "tests/quality/test_evaluation.py",
+              "tests/quality/test_aggregation.py")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group markers
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        module = item.nodeid.split("::", 1)[0]
+        return LONGEST_FIRST.index(module) if module in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the order within a module stays
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        if module in ONE_WORKER:
+            item.add_marker(pytest.mark.xdist_group(module))
+
 
 @pytest.fixture(scope="session")
 def deployer(accounts):
