@@ -34,6 +34,7 @@ from eth_utils import function_abi_to_4byte_selector, to_checksum_address
 from web3 import HTTPProvider, Web3
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, TransactionNotFound, Web3RPCError
+from web3._utils.batching import sort_batch_response_by_response_ids
 from web3.providers.rpc.utils import check_if_retry_on_failure
 from web3.types import RPCEndpoint, RPCResponse
 
@@ -98,13 +99,26 @@ class RetryingHTTPProvider(HTTPProvider):
 
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
         attempts = self.attempts if check_if_retry_on_failure(method) else 1
-        request_data = self.encode_rpc_request(method, params)
+        return self._post(method, self.encode_rpc_request(method, params), attempts,
+                          lambda r: isinstance(r, dict) and ("result" in r or "error" in r))
+
+    def make_batch_request(self, batch_requests: list[tuple[RPCEndpoint, Any]]) -> list[RPCResponse] | RPCResponse:
+        """One JSON-RPC batch, retried as a whole when every method in it is safe to repeat."""
+        methods = [method for method, _ in batch_requests]
+        attempts = self.attempts if all(check_if_retry_on_failure(m) for m in methods) else 1
+        # A list of answers, or one error object when the node refuses the whole batch.
+        response = self._post(RPCEndpoint(f"batch of {len(methods)} ({methods[0]}, ...)"),
+                              self.encode_batch_rpc_request(batch_requests), attempts,
+                              lambda r: isinstance(r, list) or (isinstance(r, dict) and "error" in r))
+        return sort_batch_response_by_response_ids(response) if isinstance(response, list) else response
+
+    def _post(self, method: RPCEndpoint, request_data: bytes, attempts: int, valid: Callable[[Any], bool]) -> Any:
         failure: BaseException | None = None
         for attempt in range(1, attempts + 1):
             try:
                 raw = self._make_request(method, request_data)  # web3's own retry is off: one POST
                 response = self.decode_rpc_response(raw)  # ValueError when the body is not JSON
-                if not isinstance(response, dict) or ("result" not in response and "error" not in response):
+                if not valid(response):
                     raise ValueError("not a JSON-RPC response")
                 return response
             except requests.HTTPError as err:
@@ -149,6 +163,7 @@ class FeeAboveCeiling(ChainError):
 
 GWEI = 10**9
 NONCE_ATTEMPTS = 5  # transact: signing again after another process took the nonce
+READ_BATCH = 100  # contract reads per JSON-RPC batch, well within what public RPC providers accept
 
 
 def _gwei(wei: int) -> str:
@@ -239,6 +254,25 @@ class Chain:
         if role not in self._keys:
             self._keys[role] = load_key(self.settings, role, self.chain_id)
         return self._keys[role]
+
+    # ------------------------------------------------------------------- reads
+
+    def read_batch(self, calls: list[Any], block: int | str = "latest") -> list[Any]:
+        """The results of contract view ``calls`` (``contract.functions.f(args)``) at ``block``, in
+        JSON-RPC batches of ``READ_BATCH``: one round trip for many reads. ChainError (never a
+        partial answer) when the node cannot be reached or any read fails."""
+        results: list[Any] = []
+        for first in range(0, len(calls), READ_BATCH):
+            try:
+                with self.w3.batch_requests() as batch:
+                    for call in calls[first:first + READ_BATCH]:
+                        batch.add(call.call(block_identifier=block))
+                    results.extend(batch.execute())
+            except LabelShareError:
+                raise
+            except Exception as err:  # noqa: BLE001 - a failed read, whatever web3 calls it
+                raise self.decode_error(err) from None
+        return results
 
     # ------------------------------------------------------------------ errors
 

@@ -338,7 +338,9 @@ class LabelShareClient:
         return rows
 
     def rewards(self, limit: int = 50) -> dict[str, Any]:
-        """Pending and settled totals, and the ``limit`` most recent epochs with their transactions."""
+        """Pending, settled (held by the ledger at the API's confirmations), resending and unverified
+        totals with the ``reason`` for any difference, and the ``limit`` most recent epochs with their
+        status and transactions."""
         return self._call("GET", "/me/rewards", params={"limit": limit})
 
     def epochs(self, limit: int = 100, before: int | None = None) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from labelshare.leader import SenderLocks, leadership_for, replica_identity
 from labelshare.licences import LicenceBook
 from labelshare.manifests import ManifestStore
 from labelshare.quality import Reviewer
+from labelshare.settled import SettledView
 from labelshare.settlement import Settler, SettlementWorker
 from labelshare.web import STATIC_DIR, bundle_missing
 
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.chain.send_lock = SenderLocks(app.state.sessions, settings.database_url)
         app.state.manifests = ManifestStore(settings.manifests_dir)
         app.state.licence_book = LicenceBook(app.state.chain)
+        app.state.settled_view = SettledView(app.state.chain)
         # Every replica runs a worker; the leadership lets one of them settle at a time.
         leadership = leadership_for(settings.database_url) if settings.settlement_enabled else None
         app.state.settler = Settler(app.state.sessions, app.state.chain, settings, app.state.manifests, leadership)

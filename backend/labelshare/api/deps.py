@@ -19,6 +19,7 @@ from labelshare.config import Settings
 from labelshare.errors import Forbidden
 from labelshare.licences import LicenceBook
 from labelshare.manifests import ManifestStore
+from labelshare.settled import SettledView
 
 
 def _db(request: Request) -> Iterator[Session]:
@@ -48,6 +49,10 @@ async def _licence_book(request: Request) -> LicenceBook:
     return request.app.state.licence_book
 
 
+async def _settled_view(request: Request) -> SettledView:
+    return request.app.state.settled_view
+
+
 SessionDep = Annotated[Session, Depends(_db, scope="function")]
 # For a route that runs its own transaction (``with sessions.begin() as session:``) and so commits
 # on the thread that did the work: a SessionDep commits on a later hop, and on SQLite the write
@@ -57,6 +62,7 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 ChainDep = Annotated[Chain, Depends(_chain)]
 ManifestsDep = Annotated[ManifestStore, Depends(_manifests)]
 LicenceBookDep = Annotated[LicenceBook, Depends(_licence_book)]
+SettledViewDep = Annotated[SettledView, Depends(_settled_view)]
 
 
 async def _bearer(authorization: Annotated[str | None, Header()] = None) -> str | None:

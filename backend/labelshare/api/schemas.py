@@ -110,25 +110,42 @@ class SubmissionOut(BaseModel):
     created_at: datetime
 
 
+EPOCH_STATUS = ("settling: its transactions are being sent or confirmed; settled: the ledger holds it settled "
+                "at the configured confirmations (asked at most a second ago); confirming: the ledger holds it, "
+                "fewer blocks deep than that; resending: recorded as settled, but the ledger no longer holds it "
+                "(the settlement worker sends it again); unverified: recorded as settled, the chain could not be "
+                "asked. Only `settled` is final")
+EPOCH_REASON = "why the epoch is not settled although the backend recorded it so (null otherwise)"
+
+
 class EpochReward(BaseModel):
     epoch_id: int
     amount: str
     annotations: int
-    status: str
+    status: str = Field(description=EPOCH_STATUS)
+    reason: str | None = Field(default=None, description=EPOCH_REASON)
     tx_hashes: list[str]
 
 
 class RewardsOut(BaseModel):
     address: str
-    pending: str = Field(description="accepted, not yet settled on-chain")
+    pending: str = Field(description="accepted, not settled on-chain at the configured confirmations "
+                                     "(includes `resending`)")
     pending_annotations: int
-    settled: str
+    settled: str = Field(description="in epochs the ledger holds settled at the configured confirmations")
+    resending: str = Field(description="part of `pending`: in epochs recorded as settled that the ledger no "
+                                       "longer holds (status resending or confirming)")
+    unverified: str = Field(description="in epochs recorded as settled while the chain could not be asked: "
+                                        "neither pending nor settled")
+    reason: str | None = Field(default=None, description="why anything recorded as settled is not counted as "
+                                                         "settled (null when everything is verified)")
     epochs: list[EpochReward]
 
 
 class EpochOut(BaseModel):
     id: int
-    status: str
+    status: str = Field(description=EPOCH_STATUS)
+    reason: str | None = Field(default=None, description=EPOCH_REASON)
     root: str
     annotation_count: int
     total_reward: str
@@ -136,7 +153,7 @@ class EpochOut(BaseModel):
     manifest_sha256: str
     tx_hashes: list[str]
     closed_at: datetime
-    settled_at: datetime | None
+    settled_at: datetime | None = Field(description="when the backend confirmed it; null unless status is settled")
 
 
 class DomainReliability(BaseModel):

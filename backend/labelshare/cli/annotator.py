@@ -178,7 +178,14 @@ def rewards(ctx: typer.Context) -> None:
         balance = client.token_balance(mine["address"], rpc_url=state(ctx).rpc_url)
         symbol = client.token_symbol()
     console.print(f"pending  {format_amount(mine['pending'])} {symbol} ({mine['pending_annotations']} labels)")
-    console.print(f"settled  {format_amount(mine['settled'])} {symbol}")
+    if int(mine["resending"]):
+        console.print(f"  of which {format_amount(mine['resending'])} {symbol} recorded as settled, "
+                      "not held by the chain at the configured confirmations")
+    console.print(f"settled  {format_amount(mine['settled'])} {symbol} (held by the ledger)")
+    if int(mine["unverified"]):
+        console.print(f"unverified {format_amount(mine['unverified'])} {symbol}")
+    if mine["reason"]:
+        console.print(f"[yellow]{mine['reason']}[/yellow]")
     console.print(f"balance  {format_amount(balance)} {symbol} on-chain")
     if mine["epochs"]:
         table = Table(title="rewards by epoch")

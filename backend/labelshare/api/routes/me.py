@@ -5,12 +5,13 @@ from collections import defaultdict
 from fastapi import APIRouter
 from sqlalchemy import select
 
-from labelshare.api.deps import Before, CurrentAnnotator, Limit, SessionDep
+from labelshare.api.deps import Before, CurrentAnnotator, Limit, SessionDep, SessionsDep, SettledViewDep
 from labelshare.api.routes.submissions import submission_out
 from labelshare.api.schemas import DomainReliability, EpochReward, QualityOut, RewardsOut, SubmissionOut
 from labelshare.db.models import Epoch, EpochChunk, Reliability, Submission, Suspension, Task
 from labelshare.db.params import in_values
 from labelshare.rewards import RewardPolicy, quality_factor_bps
+from labelshare.settled import CONFIRMING, RESENDING, SETTLED, UNVERIFIED
 
 router = APIRouter(prefix="/me", tags=["me"])
 
@@ -29,36 +30,47 @@ def my_submissions(annotator: CurrentAnnotator, session: SessionDep, limit: Limi
 
 
 @router.get("/rewards", response_model=RewardsOut)
-def my_rewards(annotator: CurrentAnnotator, session: SessionDep, limit: Limit = 50) -> RewardsOut:
-    """Rewards: pending (accepted, not yet settled) and settled totals, and the ``limit`` most
-    recent epochs with their amounts and the transactions that paid them."""
-    accepted = session.execute(select(Submission.reward, Submission.epoch_id, Epoch.status)
-                               .outerjoin(Epoch, Submission.epoch_id == Epoch.id)
-                               .where(Submission.annotator == annotator, Submission.status == "accepted")).all()
-    pending, pending_count, settled = 0, 0, 0
-    per_epoch: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    statuses: dict[int, str] = {}
-    for reward, epoch_id, status in accepted:
-        if epoch_id is None or status != "settled":
-            pending += reward
-            pending_count += 1
-        else:
-            settled += reward
-        if epoch_id is not None:
-            per_epoch[epoch_id][0] += reward
-            per_epoch[epoch_id][1] += 1
-            statuses[epoch_id] = status
-    recent = sorted(per_epoch)[-limit:]
-    # One query for the recent epochs' chunks (not one per epoch): which transactions paid me.
-    hashes: dict[int, list[str]] = defaultdict(list)
-    for chunk in session.scalars(select(EpochChunk).where(EpochChunk.epoch_id.in_(in_values(recent)), EpochChunk.status == "confirmed")
-                                 .order_by(EpochChunk.epoch_id, EpochChunk.chunk_index)):
-        if chunk.tx_hash and any(p[0] == annotator for p in chunk.payouts):
-            hashes[chunk.epoch_id].append(chunk.tx_hash)
-    epochs = [EpochReward(epoch_id=e, amount=str(per_epoch[e][0]), annotations=per_epoch[e][1], status=statuses[e],
-                          tx_hashes=hashes[e]) for e in recent]
-    return RewardsOut(address=annotator, pending=str(pending), pending_annotations=pending_count,
-                      settled=str(settled), epochs=epochs)
+def my_rewards(annotator: CurrentAnnotator, sessions: SessionsDep, view: SettledViewDep, limit: Limit = 50) -> RewardsOut:
+    """Rewards: settled (what the ledger holds at the configured confirmations), pending (the rest
+    of what was accepted), and the ``limit`` most recent epochs with their amounts, status and the
+    transactions that paid them."""
+    with sessions() as session:  # closed before the chain is asked (a transaction holds SQLite's lock)
+        accepted = session.execute(select(Submission.reward, Submission.epoch_id, Epoch.status)
+                                   .outerjoin(Epoch, Submission.epoch_id == Epoch.id)
+                                   .where(Submission.annotator == annotator, Submission.status == "accepted")).all()
+        per_epoch: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+        recorded: dict[int, str] = {}
+        for reward, epoch_id, status in accepted:
+            if epoch_id is not None:
+                per_epoch[epoch_id][0] += reward
+                per_epoch[epoch_id][1] += 1
+                recorded[epoch_id] = status
+        recent = sorted(per_epoch)[-limit:]
+        # One query for the recent epochs' chunks (not one per epoch): which transactions paid me.
+        hashes: dict[int, list[str]] = defaultdict(list)
+        for chunk in session.scalars(select(EpochChunk).where(EpochChunk.epoch_id.in_(in_values(recent)),
+                                                              EpochChunk.status == "confirmed")
+                                     .order_by(EpochChunk.epoch_id, EpochChunk.chunk_index)):
+            if chunk.tx_hash and any(p[0] == annotator for p in chunk.payouts):
+                hashes[chunk.epoch_id].append(chunk.tx_hash)
+    onchain = view.statuses(recorded)  # every epoch of mine, for the totals: one batched read
+    totals: dict[str, int] = defaultdict(int)
+    pending_count = 0
+    for reward, epoch_id, _ in accepted:
+        status = onchain[epoch_id].status if epoch_id is not None else "unassigned"
+        if status in (SETTLED, UNVERIFIED):
+            totals[status] += reward
+            continue
+        totals["pending"] += reward
+        pending_count += 1
+        if status in (RESENDING, CONFIRMING):
+            totals[RESENDING] += reward
+    epochs = [EpochReward(epoch_id=e, amount=str(per_epoch[e][0]), annotations=per_epoch[e][1],
+                          status=onchain[e].status, reason=onchain[e].reason, tx_hashes=hashes[e]) for e in recent]
+    reasons = sorted({answer.reason for answer in onchain.values() if answer.reason})
+    return RewardsOut(address=annotator, pending=str(totals["pending"]), pending_annotations=pending_count,
+                      settled=str(totals[SETTLED]), resending=str(totals[RESENDING]),
+                      unverified=str(totals[UNVERIFIED]), reason="; ".join(reasons) or None, epochs=epochs)
 
 
 @router.get("/quality", response_model=QualityOut)
