@@ -39,6 +39,8 @@ class RowError:
 
 
 class ImportRejected(InvalidInput):
+    """A task upload with invalid rows: ``rows`` lists each with its field; nothing is imported."""
+
     code = "invalid_rows"
 
     def __init__(self, errors: list[RowError], total: int) -> None:
