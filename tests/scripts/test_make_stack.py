@@ -18,6 +18,7 @@ import pytest
 from web3 import HTTPProvider, Web3
 
 from labelshare.admin.anvil_probe import is_anvil
+from labelshare.deployment import DEFAULT_RUN_DIR
 from test_deploy_script import Anvil, _free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -173,3 +174,12 @@ def test_api_failsWithTheReason_whenItsAnvilHasNotTheRecordedDeployment(stack_a)
         assert "does not describe contracts live on the chain at " + stack.rpc_url in output
     finally:
         anvil.stop()
+
+
+def test_defaultStack_isTheFolderPythonDefaultsTo():
+    """`make run` with no ports and the service, the CLI and ape's scripts without LABELSHARE_RUN_DIR
+    mean the same stack."""
+    result = make("-n", "run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"LABELSHARE_RUN_DIR={DEFAULT_RUN_DIR} " in result.stdout
+    assert "LABELSHARE_RPC_URL=http://127.0.0.1:8545 " in result.stdout
