@@ -48,7 +48,7 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # exists, owned by someone else
-        return True
+        pass
     return True
 
 
@@ -74,9 +74,10 @@ def check_serves(api: str, rpc_url: str, deployment: Deployment) -> None:
     served = httpx.get(f"{api}/chain", timeout=10).json()
     expected = {"chain_id": deployment.chain_id, "rpc_url": rpc_url, "deployment_block": deployment.block_number,
                 "ledger": deployment.address("ledger"), "token": deployment.address("token")}
-    wrong = {key: served.get(key) for key, value in expected.items() if str(served.get(key)).lower() != str(value).lower()}
+    wrong = [key for key, value in expected.items() if str(served.get(key)).lower() != str(value).lower()]
     if wrong:
-        raise StackError(f"the API on {api} serves {wrong}, not this stack's {({k: expected[k] for k in wrong})}")
+        raise StackError(f"the API on {api} serves {({k: served.get(k) for k in wrong})}, "
+                         f"not this stack's {({k: expected[k] for k in wrong})}")
 
 
 def log_tail(log: Path) -> str:
