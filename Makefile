@@ -5,7 +5,20 @@ PYTHON ?= python3.11
 VENV := .venv
 SOLC_VERSION := 0.8.30
 ANVIL_PORT ?= 8545
+API_PORT ?= 8000
 RUN_DIR := .run
+# Each local stack (an anvil and an API, named by their ports) keeps all its state in its own folder:
+# chain state, deployment record, database, manifests, logs, pid files. labelshare.deployment.run_dir
+# reads it from LABELSHARE_RUN_DIR (and names the default stack's folder the same way).
+STACK_DIR := $(RUN_DIR)/$(ANVIL_PORT)-$(API_PORT)
+CHAIN_URL := http://127.0.0.1:$(ANVIL_PORT)
+API_URL := http://127.0.0.1:$(API_PORT)
+# What every command that starts or talks to this stack runs with (never exported to `make test`).
+STACK_ENV := LABELSHARE_RUN_DIR=$(CURDIR)/$(STACK_DIR) LABELSHARE_RPC_URL=$(CHAIN_URL)
+APE_STACK_ENV := APE_FOUNDRY_HOST=$(CHAIN_URL) LABELSHARE_RUN_DIR=$(CURDIR)/$(STACK_DIR)
+# ... plus the sign-in domain, which the API and the clients that sign in to it must agree on.
+LABELSHARE_SIWE_DOMAIN ?= localhost:$(API_PORT)
+CLIENT_ENV := $(STACK_ENV) LABELSHARE_SIWE_DOMAIN=$(LABELSHARE_SIWE_DOMAIN)
 
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 # The solc-js adapter is the only "installed" compiler py-solc-x and ape-solidity can see.
@@ -18,9 +31,10 @@ export APE_DATA_FOLDER := $(CURDIR)/.ape
 WEB_DIR := backend/labelshare/web
 WEB_SRC := $(wildcard $(WEB_DIR)/src/*.js $(WEB_DIR)/src/*/*.js)
 WEB_BUNDLE := $(WEB_DIR)/static/dist/app.js
+SWAGGER_UI := $(WEB_DIR)/static/dist/swagger-ui
 
 setup: $(VENV)/.installed node_modules/.installed .solcx/solc-v$(SOLC_VERSION) .deps/openzeppelin-contracts.stamp \
-	$(WEB_BUNDLE) browser
+	$(WEB_BUNDLE) $(SWAGGER_UI)/swagger-ui-bundle.js browser
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +58,11 @@ $(WEB_BUNDLE): node_modules/.installed $(WEB_SRC)
 	node_modules/.bin/esbuild $(WEB_DIR)/src/main.js --bundle --format=esm --target=es2022 --minify \
 	  --sourcemap --log-level=warning --outfile=$@
 
+# The API's /docs: Swagger UI's assets from the npm package, served with the web page's files.
+$(SWAGGER_UI)/swagger-ui-bundle.js: node_modules/.installed
+	@mkdir -p $(SWAGGER_UI)
+	cp node_modules/swagger-ui-dist/{swagger-ui-bundle.js,swagger-ui.css,favicon-32x32.png} $(SWAGGER_UI)/
+
 # The browser test drives Debian's chromium (Playwright's own browser downloads are not used).
 browser:
 	@command -v chromium >/dev/null || { \
@@ -57,48 +76,54 @@ browser:
 compile: setup
 	ape compile
 
-# A local anvil on $(ANVIL_PORT) whose state survives restarts (.run/anvil-state.json).
+# A local anvil on $(ANVIL_PORT) whose state survives restarts ($(STACK_DIR)/anvil-state.json).
 chain: setup
-	@mkdir -p $(RUN_DIR)
-	@if $(VENV)/bin/python -m labelshare.admin.anvil_probe http://127.0.0.1:$(ANVIL_PORT); then \
-	  echo "anvil already running on 127.0.0.1:$(ANVIL_PORT)"; \
+	@mkdir -p $(STACK_DIR)
+	@if $(VENV)/bin/python -m labelshare.admin.anvil_probe $(CHAIN_URL); then \
+	  echo "anvil already running on $(CHAIN_URL)"; \
 	else \
-	  nohup anvil --host 127.0.0.1 --port $(ANVIL_PORT) --state $(RUN_DIR)/anvil-state.json \
-	    --state-interval 1 > $(RUN_DIR)/anvil.log 2>&1 & echo $$! > $(RUN_DIR)/anvil.pid; \
-	  for i in $$(seq 50); do grep -q "Listening on" $(RUN_DIR)/anvil.log 2>/dev/null && break; sleep 0.2; done; \
-	  grep -q "Listening on" $(RUN_DIR)/anvil.log || { cat $(RUN_DIR)/anvil.log; exit 1; }; \
-	  echo "anvil started on 127.0.0.1:$(ANVIL_PORT) (pid $$(cat $(RUN_DIR)/anvil.pid), log $(RUN_DIR)/anvil.log)"; \
+	  nohup anvil --host 127.0.0.1 --port $(ANVIL_PORT) --state $(STACK_DIR)/anvil-state.json \
+	    --state-interval 1 > $(STACK_DIR)/anvil.log 2>&1 & echo $$! > $(STACK_DIR)/anvil.pid; \
+	  for i in $$(seq 50); do grep -q "Listening on" $(STACK_DIR)/anvil.log 2>/dev/null && break; sleep 0.2; done; \
+	  grep -q "Listening on" $(STACK_DIR)/anvil.log || { cat $(STACK_DIR)/anvil.log; rm -f $(STACK_DIR)/anvil.pid; exit 1; }; \
+	  echo "anvil started on $(CHAIN_URL) (pid $$(cat $(STACK_DIR)/anvil.pid), log $(STACK_DIR)/anvil.log)"; \
 	fi
 
-API_PORT ?= 8000
-
-# The local stack: anvil, the contracts (deployed once per chain state), the API.
+# The local stack: anvil, the contracts (deployed once per chain state), the API on that chain.
 up: compile chain
-	APE_FOUNDRY_HOST=http://127.0.0.1:$(ANVIL_PORT) ape run deploy --network ethereum:local:foundry
+	$(APE_STACK_ENV) ape run deploy --network ethereum:local:foundry
 	@$(MAKE) --no-print-directory api
 
 run: up
-	python -m labelshare.demo --api http://127.0.0.1:$(API_PORT)
+	$(CLIENT_ENV) python -m labelshare.demo --api $(API_URL)
 	@echo
-	@echo "LabelShare is running:"
+	@echo "LabelShare is running (this stack's state: $(STACK_DIR)/):"
 	@echo "  web page              http://localhost:$(API_PORT)/app/"
-	@echo "  API and OpenAPI docs  http://localhost:$(API_PORT)/docs   (log: $(RUN_DIR)/api.log)"
-	@echo "  chain (anvil)         http://127.0.0.1:$(ANVIL_PORT)      (log: $(RUN_DIR)/anvil.log)"
-	@echo "  epoch manifests       $(RUN_DIR)/manifests/"
-	@echo "  audit                 labelshare audit   (or: ape run audit --network ethereum:local:foundry)"
-	@echo "'make stop' stops the API and the chain."
+	@echo "  API and OpenAPI docs  http://localhost:$(API_PORT)/docs   (log: $(STACK_DIR)/api.log)"
+	@echo "  chain (anvil)         $(CHAIN_URL)      (log: $(STACK_DIR)/anvil.log)"
+	@echo "  deployment record     $(STACK_DIR)/ethereum-local.json"
+	@echo "  epoch manifests       $(STACK_DIR)/manifests/"
+	@echo "  audit (after eval \"\$$(make -s env)\"):"
+	@echo "    $(STACK_ENV) labelshare audit"
+	@echo "    $(APE_STACK_ENV) ape run audit --network ethereum:local:foundry"
+	@echo "'make stop ANVIL_PORT=$(ANVIL_PORT) API_PORT=$(API_PORT)' stops the API and the chain."
 
-# The API (with its settlement worker) in the background; restarted so it runs the current code.
+# The API (with its settlement worker) in the background, on this stack's chain and deployment;
+# restarted so it runs the current code. Fails, with the reason and the log's tail, unless the
+# process started here answers and serves the deployment recorded for this chain.
 api: setup
-	@mkdir -p $(RUN_DIR)
-	@if [ -f $(RUN_DIR)/api.pid ]; then kill $$(cat $(RUN_DIR)/api.pid) 2>/dev/null || true; rm -f $(RUN_DIR)/api.pid; sleep 1; fi
-	@LABELSHARE_SIWE_DOMAIN=$${LABELSHARE_SIWE_DOMAIN:-localhost:$(API_PORT)} \
-	  nohup labelshare serve --port $(API_PORT) > $(RUN_DIR)/api.log 2>&1 & echo $$! > $(RUN_DIR)/api.pid
-	@echo "API starting on http://127.0.0.1:$(API_PORT) (pid $$(cat $(RUN_DIR)/api.pid))"
+	@mkdir -p $(STACK_DIR)
+	@if [ -f $(STACK_DIR)/api.pid ]; then kill $$(cat $(STACK_DIR)/api.pid) 2>/dev/null || true; rm -f $(STACK_DIR)/api.pid; sleep 1; fi
+	@$(CLIENT_ENV) nohup labelshare serve --port $(API_PORT) > $(STACK_DIR)/api.log 2>&1 & echo $$! > $(STACK_DIR)/api.pid
+	@echo "API starting on $(API_URL) (pid $$(cat $(STACK_DIR)/api.pid), chain $(CHAIN_URL), log $(STACK_DIR)/api.log)"
+	@$(STACK_ENV) $(VENV)/bin/python -m labelshare.admin.stack_check --api $(API_URL) \
+	  --pid $$(cat $(STACK_DIR)/api.pid) --rpc-url $(CHAIN_URL) --log $(STACK_DIR)/api.log \
+	  || { kill $$(cat $(STACK_DIR)/api.pid) 2>/dev/null; rm -f $(STACK_DIR)/api.pid; exit 1; }
 
+# Stops this stack (ANVIL_PORT, API_PORT): only what its own pid files name.
 stop:
-	@if [ -f $(RUN_DIR)/api.pid ]; then kill $$(cat $(RUN_DIR)/api.pid) 2>/dev/null || true; rm -f $(RUN_DIR)/api.pid; echo "API stopped"; fi
-	@if [ -f $(RUN_DIR)/anvil.pid ]; then kill $$(cat $(RUN_DIR)/anvil.pid) 2>/dev/null || true; rm -f $(RUN_DIR)/anvil.pid; echo "anvil stopped"; fi
+	@if [ -f $(STACK_DIR)/api.pid ]; then kill $$(cat $(STACK_DIR)/api.pid) 2>/dev/null || true; rm -f $(STACK_DIR)/api.pid; echo "API stopped ($(API_URL))"; fi
+	@if [ -f $(STACK_DIR)/anvil.pid ]; then kill $$(cat $(STACK_DIR)/anvil.pid) 2>/dev/null || true; rm -f $(STACK_DIR)/anvil.pid; echo "anvil stopped ($(CHAIN_URL))"; fi
 
 # Every core (pytest-xdist; TEST_WORKERS=0 runs in one process), the slowest tests and every
 # skip's reason in the summary. See LONGEST_FIRST in tests/conftest.py for the scheduling.
@@ -113,7 +138,7 @@ evaluate: setup
 
 # Honest annotators and spammers through the live API and chain; report and plot into docs/.
 simulate: up
-	labelshare simulate --api http://127.0.0.1:$(API_PORT) --out docs
+	$(CLIENT_ENV) labelshare simulate --api $(API_URL) --out docs
 
 # Gas of every external contract function on its success path (tests/gas), into docs/.
 gas: compile
@@ -139,8 +164,10 @@ env:
 	@echo 'export PATH="$(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$$PATH"'
 	@echo 'export SOLCX_BINARY_PATH="$(SOLCX_BINARY_PATH)" APE_DATA_FOLDER="$(APE_DATA_FOLDER)"'
 
-clean: stop
-	rm -rf .build .ape .run .deps contracts/.cache deployments/ethereum-local.json
+# Stops every stack started from this checkout (the pid files under .run/), then removes the build and state.
+clean:
+	@for pid in $(RUN_DIR)/*/*.pid; do [ -f "$$pid" ] && kill $$(cat "$$pid") 2>/dev/null; rm -f "$$pid"; done; true
+	rm -rf .build .ape .run .deps contracts/.cache
 
 # Static analysis: slither in its own virtual environment (.tools/slither, pinned by
 # tools/slither/requirements.txt; its eth-abi/eth-utils 6 conflict with eth-ape's pins) over every

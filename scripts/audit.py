@@ -23,7 +23,7 @@ from labelshare.deployment import manifest_path
 @click.option("--sample", default=20, show_default=True, help="Proofs to verify on-chain per epoch.")
 def cli(ecosystem, network, manifests, api, sample):
     """Audit every settled epoch against the chain."""
-    deployment = find_live_deployment(chain, manifest_path(ecosystem.name, network.name))
+    deployment = find_live_deployment(chain.provider.web3, manifest_path(ecosystem.name, network.name))
     if deployment is None:
         raise click.ClickException("no live deployment on this chain")
     w3 = chain.provider.web3

@@ -60,7 +60,7 @@ def _configured_roles(account_alias: str | None) -> tuple[object, RoleHolders]:
 def cli(ecosystem, network, account_alias, timelock_delay, epoch_mint_cap, min_epoch_interval, force, yes):
     """Deploy the timelock, reward token and ledger, and record them in deployments/."""
     path = manifest_path(ecosystem.name, network.name)
-    if not force and (existing := find_live_deployment(chain, path)):
+    if not force and (existing := find_live_deployment(chain.provider.web3, path)):
         click.echo(f"LabelShare is already deployed on chain {existing.chain_id}; manifest {path}")
         for name, record in existing.contracts.items():
             click.echo(f"  {name:9} {record.address}")

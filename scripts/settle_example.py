@@ -29,7 +29,7 @@ def cli(ecosystem, network):
     """Settle an example epoch and print what landed on-chain."""
     if not network.is_local:
         raise click.UsageError("settle_example uses development accounts: run it on a local network")
-    deployment = find_live_deployment(chain, manifest_path(ecosystem.name, network.name))
+    deployment = find_live_deployment(chain.provider.web3, manifest_path(ecosystem.name, network.name))
     if deployment is None:
         raise click.ClickException("no live deployment on this chain: run `ape run deploy` first")
     ledger = Contract(deployment.address("ledger"), abi=deployment.abi("ledger"))

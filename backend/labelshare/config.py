@@ -12,10 +12,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from limits import parse_many
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from labelshare.deployment import PROJECT_ROOT
+from labelshare.deployment import manifest_path, run_dir
 
 __all__ = ["DEV_KEYS", "LOCAL_CHAIN_IDS", "Settings", "get_settings"]
 
@@ -41,9 +41,11 @@ class Settings(BaseSettings):
     # An RPC URL browsers may read the chain through when no wallet is connected (the web page's
     # audit view); on a local chain, rpc_url is advertised when this is unset.
     public_rpc_url: str | None = None
-    database_url: str = f"sqlite:///{PROJECT_ROOT / '.run' / 'labelshare.db'}"
-    deployment_file: Path = PROJECT_ROOT / "deployments" / "ethereum-local.json"
-    manifests_dir: Path = PROJECT_ROOT / ".run" / "manifests"
+    # By default in the local stack's folder (labelshare.deployment.run_dir: LABELSHARE_RUN_DIR),
+    # where `ape run deploy` records a local deployment.
+    database_url: str = Field(default_factory=lambda: f"sqlite:///{run_dir() / 'labelshare.db'}")
+    deployment_file: Path = Field(default_factory=lambda: manifest_path("ethereum", "local"))
+    manifests_dir: Path = Field(default_factory=lambda: run_dir() / "manifests")
 
     # Keys: a hex private key, or an eth-account keystore file plus its password.
     verifier_key: SecretStr | None = None

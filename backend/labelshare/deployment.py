@@ -12,10 +12,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ContractRecord", "Deployment", "load_abi", "manifest_path"]
+__all__ = ["ContractRecord", "Deployment", "load_abi", "manifest_path", "run_dir"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ABI_SOURCE = ".build/__local__.json"
+# The state folder of `make up`'s default stack; the Makefile names every stack's folder the same
+# way, .run/<anvil port>-<API port> (its STACK_DIR), and passes it in LABELSHARE_RUN_DIR.
+DEFAULT_RUN_DIR = PROJECT_ROOT / ".run" / "8545-8000"
 
 
 @dataclass(frozen=True)
@@ -55,10 +58,19 @@ class Deployment:
         return cls(**data)
 
 
+def run_dir() -> Path:
+    """The local stack's state folder (chain state, database, manifests, logs, pid files, its
+    deployment record): LABELSHARE_RUN_DIR, else the default stack's. Two stacks on other ports
+    share none of it."""
+    return Path(os.environ.get("LABELSHARE_RUN_DIR") or DEFAULT_RUN_DIR)
+
+
 def manifest_path(ecosystem: str, network: str) -> Path:
-    """Where the manifest for an Ape ecosystem/network pair lives (``deployments/`` unless
-    LABELSHARE_DEPLOYMENTS_DIR says otherwise)."""
-    folder = Path(os.environ.get("LABELSHARE_DEPLOYMENTS_DIR") or PROJECT_ROOT / "deployments")
+    """Where the manifest for an Ape ecosystem/network pair lives: LABELSHARE_DEPLOYMENTS_DIR if
+    set, else the local stack's folder for a local chain (each anvil has its own contracts) and
+    ``deployments/`` for a public one."""
+    default = run_dir() if network == "local" else PROJECT_ROOT / "deployments"
+    folder = Path(os.environ.get("LABELSHARE_DEPLOYMENTS_DIR") or default)
     return folder / f"{ecosystem}-{network}.json"
 
 

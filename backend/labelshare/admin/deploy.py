@@ -104,21 +104,22 @@ def record_deployment(
     return deployment
 
 
-def find_live_deployment(chain: Any, path: Path) -> Deployment | None:
-    """The manifest at ``path`` if it describes contracts live on ``chain``, else None.
+def find_live_deployment(w3: Any, path: Path) -> Deployment | None:
+    """The manifest at ``path`` if it describes contracts live on the chain ``w3`` reads (with
+    Ape: ``chain.provider.web3``), else None.
 
-    A chain restarted from scratch can reuse the chain id (anvil's 31337), so the recorded
-    block hash and the code at every address are checked too.
+    A chain restarted from scratch can reuse the chain id (anvil's 31337) and, deployed to by the
+    same account, the same addresses, so the recorded block hash and the code at every address
+    are checked too.
     """
     if not path.is_file():
         return None
     deployment = Deployment.load(path)
-    if deployment.chain_id != chain.chain_id or chain.blocks.height < deployment.block_number:
+    if deployment.chain_id != w3.eth.chain_id or w3.eth.block_number < deployment.block_number:
         return None
-    block_hash = chain.blocks[deployment.block_number].hash
-    block_hash = block_hash.hex() if isinstance(block_hash, bytes) else str(block_hash)
+    block_hash = w3.eth.get_block(deployment.block_number)["hash"].hex()
     if block_hash.removeprefix("0x") != deployment.block_hash.removeprefix("0x"):
         return None
-    if any(not chain.provider.get_code(c.address) for c in deployment.contracts.values()):
+    if any(not w3.eth.get_code(c.address) for c in deployment.contracts.values()):
         return None
     return deployment

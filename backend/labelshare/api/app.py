@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from labelshare.api.body_limit import BodyLimitMiddleware
@@ -32,6 +33,7 @@ from labelshare.web import STATIC_DIR, bundle_missing
 __all__ = ["create_app"]  # `app` is built lazily by __getattr__ below
 
 log = logging.getLogger(__name__)
+SWAGGER_UI_URL = "/app/dist/swagger-ui"  # web.SWAGGER_UI_DIR under the /app mount
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -72,7 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 worker.stop()
             engine.dispose()
 
-    app = FastAPI(title="LabelShare", version="0.1.0", lifespan=lifespan,
+    # /docs is served below from local assets (FastAPI's loads Swagger UI from a CDN); no /redoc.
+    app = FastAPI(title="LabelShare", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Wallet-signed annotations, verified and rewarded on-chain.")
     install_error_handlers(app)
     # Innermost: bodies that are not valid text or are nested too deeply are refused as they are read.
@@ -90,8 +93,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # The annotator/requester/audit web page: static files, its script bundled at install time.
     if bundle_missing():
-        log.warning("the web page's bundle is missing (%s): run `make setup`", STATIC_DIR / "dist")
+        log.warning("the web page's bundle or Swagger UI is missing (%s): run `make setup`", STATIC_DIR / "dist")
     app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="web")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        # validatorUrl None: Swagger UI would otherwise send the document to an online validator.
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} API",
+                                   swagger_js_url=f"{SWAGGER_UI_URL}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{SWAGGER_UI_URL}/swagger-ui.css",
+                                   swagger_favicon_url=f"{SWAGGER_UI_URL}/favicon-32x32.png",
+                                   swagger_ui_parameters={"validatorUrl": None})
 
     @app.get("/", include_in_schema=False)
     def index() -> RedirectResponse:
