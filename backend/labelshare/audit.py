@@ -82,8 +82,8 @@ def run_audit(w3: Any, ledger: Any, token: Any, from_block: int,
     mints = _logs(token.events.Transfer, from_block, head, **{"from": ZERO})
 
     settled = Counter(e["args"]["epochId"] for e in settled_events)
-    report.check("no epoch settled twice", all(n == 1 for n in settled.values()),
-                 ", ".join(f"epoch {k} x{n}" for k, n in settled.items() if n != 1))
+    twice = [f"epoch {k} settled {n} times" for k, n in sorted(settled.items()) if n != 1]
+    report.check("no epoch settled twice", not twice, ", ".join(twice) or f"{len(settled)} epoch(s), each settled once")
     minted_by_epoch = {e["args"]["epochId"]: e["args"]["minted"] for e in settled_events}
     payouts_by_epoch: dict[int, Counter[tuple[str, int]]] = defaultdict(Counter)
     counts_by_epoch: dict[int, Counter[tuple[str, int]]] = defaultdict(Counter)
@@ -92,7 +92,9 @@ def run_audit(w3: Any, ledger: Any, token: Any, from_block: int,
         payouts_by_epoch[e["args"]["epochId"]][key] += e["args"]["amount"]
         counts_by_epoch[e["args"]["epochId"]][key] += e["args"]["annotations"]
     orphans = sorted(set(payouts_by_epoch) - set(opened))
-    report.check("every payout belongs to an opened epoch", not orphans, f"orphan epochs {orphans}" if orphans else "")
+    report.check("every payout belongs to an opened epoch", not orphans,
+                 f"payouts in epochs never opened: {orphans}" if orphans
+                 else f"{len(rewarded)} payout(s), all in opened epochs")
 
     for epoch_id in sorted(opened):
         _audit_epoch(report, ledger, epoch_id, opened[epoch_id], epoch_id in settled, minted_by_epoch.get(epoch_id),
@@ -118,13 +120,17 @@ def _audit_epoch(report: AuditReport, ledger: Any, epoch_id: int, header: Any, i
         report.check(f"{name}: settlement in progress", True, "not all chunks are settled yet; skipped")
         return
     manifest = manifests(epoch_id)
-    if not report.check(f"{name}: manifest published", manifest is not None, "no manifest found"):
+    if manifest is None:
+        report.check(f"{name}: manifest published", False, "no manifest found")
         return
-    assert manifest is not None
+    report.check(f"{name}: manifest published", True, f"{len(manifest['leaves'])} leaves")
     root = _hex(header["root"])
-    report.check(f"{name}: manifest names this chain, ledger and root",
-                 manifest["chain_id"] == w3.eth.chain_id and manifest["ledger"].lower() == ledger.address.lower()
-                 and manifest["root"] == root, f"manifest root {manifest['root']}, chain root {root}")
+    named = (manifest["chain_id"], manifest["ledger"].lower(), manifest["root"])
+    actual = (w3.eth.chain_id, ledger.address.lower(), root)
+    report.check(f"{name}: manifest names this chain, ledger and root", named == actual,
+                 f"chain {actual[0]}, ledger {ledger.address}, root {root}" if named == actual
+                 else f"manifest: chain {named[0]}, ledger {named[1]}, root {named[2]}; "
+                      f"on-chain: chain {actual[0]}, ledger {actual[1]}, root {root}")
     annotations, leaves, bad_leaves = [], [], 0
     for entry in manifest["leaves"]:
         a = AcceptedAnnotation(entry["annotator"], int(entry["project_id"]), bytes.fromhex(entry["task_id"][2:]),
@@ -134,29 +140,33 @@ def _audit_epoch(report: AuditReport, ledger: Any, epoch_id: int, header: Any, i
         annotations.append(a)
         leaves.append(leaf)
     report.annotations += len(leaves)
-    report.check(f"{name}: every leaf recomputes from its fields", bad_leaves == 0, f"{bad_leaves} leaves differ")
+    report.check(f"{name}: every leaf recomputes from its fields", bad_leaves == 0,
+                 f"{len(leaves) - bad_leaves} of {len(leaves)} leaves recompute")
     tree = MerkleTree(leaves) if leaves and len(set(leaves)) == len(leaves) else None
     report.check(f"{name}: tree rebuilds to the on-chain root with {header['annotations']} leaves",
                  tree is not None and _hex(tree.root) == root and len(leaves) == header["annotations"],
                  f"rebuilt {_hex(tree.root) if tree else 'nothing'} from {len(leaves)} leaves")
     bad_proofs = sum(not verify_proof(leaf, [bytes.fromhex(p[2:]) for p in entry["proof"]], bytes.fromhex(root[2:]))
                      for leaf, entry in zip(leaves, manifest["leaves"], strict=True))
-    report.check(f"{name}: every published proof verifies", bad_proofs == 0, f"{bad_proofs} proofs fail")
+    report.check(f"{name}: every published proof verifies", bad_proofs == 0,
+                 f"{len(leaves) - bad_proofs} of {len(leaves)} proofs verify")
     picks = rng.sample(range(len(leaves)), min(sample, len(leaves)))
-    on_chain_ok = all(ledger.functions.verifyAnnotation(
-        epoch_id, annotations[i].as_tuple(), [bytes.fromhex(p[2:]) for p in manifest["leaves"][i]["proof"]]).call()
+    on_chain = sum(bool(ledger.functions.verifyAnnotation(
+        epoch_id, annotations[i].as_tuple(), [bytes.fromhex(p[2:]) for p in manifest["leaves"][i]["proof"]]).call())
         for i in picks)
     report.proofs_checked_on_chain += len(picks)
-    report.check(f"{name}: {len(picks)} sampled proofs verify on-chain", on_chain_ok)
+    report.check(f"{name}: {len(picks)} sampled proofs verify on-chain", on_chain == len(picks),
+                 f"the ledger verifies {on_chain} of {len(picks)}")
     expected_amounts: Counter[tuple[str, int]] = Counter()
     expected_counts: Counter[tuple[str, int]] = Counter()
     for a in annotations:
         key = (to_checksum_address(a.annotator), a.project_id)
         expected_amounts[key] += a.reward
         expected_counts[key] += 1
-    report.check(f"{name}: payouts on-chain equal the manifest's per annotator and project",
-                 _same(expected_amounts, payouts) and _same(expected_counts, counts),
-                 _diff(expected_amounts, payouts))
+    same = _same(expected_amounts, payouts) and _same(expected_counts, counts)
+    report.check(f"{name}: payouts on-chain equal the manifest's per annotator and project", same,
+                 f"{len(expected_amounts)} (annotator, project) payout(s) match" if same
+                 else _diff(expected_amounts, payouts) or _diff(expected_counts, counts))
     report.check(f"{name}: minted equals the manifest's total",
                  minted == sum(expected_amounts.values()) == int(manifest["total_reward"]),
                  f"minted {minted}, manifest {manifest['total_reward']}")
@@ -183,14 +193,17 @@ def _audit_revenue(report: AuditReport, w3: Any, ledger: Any, licences: Any, tok
                      f"epochs {first}-{last}",
                      not unsettled and bool(rebuilt.shares) and rebuilt.tree.root == bytes(v["sharesRoot"])
                      and rebuilt.total == v["totalShares"],
-                     f"unsettled epochs {unsettled}; rebuilt total {rebuilt.total}, published {v['totalShares']}")
+                     (f"unsettled epochs {unsettled}; " if unsettled else "")
+                     + f"{len(rebuilt.shares)} contributor(s), rebuilt total {rebuilt.total}, published "
+                     f"{v['totalShares']}; rebuilt root {rebuilt.root if rebuilt.shares else 'none'}, "
+                     f"published {_hex(v['sharesRoot'])}")
 
     max_fee, max_requester = fn.MAX_FEE_BPS().call(), fn.MAX_REQUESTER_SHARE_BPS().call()
     bad_splits = [s["licenceId"] for s in sales
                   if s["fee"] + s["requesterAmount"] + s["contributorsAmount"] != s["price"]
                   or s["fee"] * 10_000 > s["price"] * max_fee or s["requesterAmount"] * 10_000 > s["price"] * max_requester]
     report.check("every sale splits into fee + requester + contributors, within the caps", not bad_splits,
-                 f"licences {bad_splits}")
+                 f"licences {bad_splits} do not" if bad_splits else f"{len(sales)} sale(s) split exactly")
 
     paid_in: Counter[str] = Counter()
     accounted: Counter[str] = Counter()  # fees + requester shares + claimed + claimable
@@ -213,7 +226,8 @@ def _audit_revenue(report: AuditReport, w3: Any, ledger: Any, licences: Any, tok
         book = shares.get(vid)
         entitled = {a: n * per_share // SCALE for a, n in (book.shares.items() if book else ())}
         over = [a for a, amount in claimed_by.items() if amount > entitled.get(a, 0)]
-        report.check(f"{name}: nobody claimed more than their shares earned", not over, f"over-claimed: {over}")
+        report.check(f"{name}: nobody claimed more than their shares earned", not over,
+                     f"over-claimed: {over}" if over else f"{len(claimed_by)} claimant(s) within their shares")
         claimable = sum(max(entitled[a] - claimed_by[a], 0) for a in entitled)
         dust = contributed - sum(claimed_by.values()) - claimable
         bound = len(pool_sales) + len(entitled)
@@ -225,7 +239,8 @@ def _audit_revenue(report: AuditReport, w3: Any, ledger: Any, licences: Any, tok
         dust_total[cur] += dust
     for cur in sorted(paid_in):
         report.check(f"{_currency_name(cur)}: payments in {paid_in[cur]} = fees + requester shares + claimed + "
-                     f"claimable, within dust {dust_total[cur]}", paid_in[cur] - accounted[cur] == dust_total[cur])
+                     f"claimable, within dust {dust_total[cur]}", paid_in[cur] - accounted[cur] == dust_total[cur],
+                     f"paid in {paid_in[cur]}, accounted for {accounted[cur]}, dust {dust_total[cur]}")
 
     credited: Counter[str] = Counter()
     for s in sales:

@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import httpx
+import requests
 import siwe
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
@@ -34,14 +35,16 @@ from web3 import HTTPProvider, Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
+from labelshare.chain import redact_url
 from labelshare.labels import label_hash
 from labelshare.leaves import AcceptedAnnotation, annotation_leaf
 from labelshare.merkle import verify_proof
 
-__all__ = ["ApiError", "ChainReader", "ChainTxError", "InclusionCheck", "LabelShareClient", "format_amount",
-           "parse_amount", "siwe_message", "submission_body"]
+__all__ = ["ApiError", "ChainReader", "ChainTxError", "ChainUnreachable", "InclusionCheck", "LabelShareClient",
+           "format_amount", "human_amount", "parse_amount", "siwe_message", "submission_body"]
 
 TOKEN_DECIMALS = 18
+HUMAN_PLACES = 6  # decimals people read; exact amounts stay in the API's and the SDK's values
 ETH = "0x0000000000000000000000000000000000000000"  # DatasetLicences' currency id for ether
 
 
@@ -49,6 +52,18 @@ def format_amount(amount: int | str, decimals: int = TOKEN_DECIMALS) -> str:
     """``1500000000000000000`` -> ``"1.5"``: a token amount in whole units, exactly."""
     with localcontext(prec=100):  # 2^256 has 78 digits: exact, never rounded
         text = format(Decimal(int(amount)).scaleb(-decimals), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def human_amount(amount: int | str, decimals: int = TOKEN_DECIMALS) -> str:
+    """``224999999999999999`` -> ``"0.225"``: a token amount rounded to ``HUMAN_PLACES`` decimals for
+    tables and messages; a non-zero amount below that shows as ``"<0.000001"``, never as 0."""
+    exact = Decimal(format_amount(amount, decimals))
+    with localcontext(prec=100):
+        rounded = exact.quantize(Decimal(1).scaleb(-HUMAN_PLACES))
+    if exact and not rounded:
+        return f"<{Decimal(1).scaleb(-HUMAN_PLACES):f}"
+    text = format(rounded, "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
@@ -108,6 +123,11 @@ class ChainReader:
     def erc20(self, address: str) -> Contract:
         """Any ERC-20, through the reward token's ABI (its ERC-20 part fits every token)."""
         return self.w3.eth.contract(address=to_checksum_address(address), abi=self.token.abi)
+
+
+class ChainUnreachable(RuntimeError):
+    """The chain cannot be read: no RPC URL, the RPC endpoint does not answer, or it is on
+    another chain than the API's protocol."""
 
 
 class ChainTxError(RuntimeError):
@@ -211,11 +231,15 @@ class LabelShareClient:
             chain = self.chain_info()
             url = rpc_url or chain.get("rpc_url")
             if not url:
-                raise RuntimeError("the API advertises no RPC URL: pass one (--rpc-url / LABELSHARE_RPC_URL)")
+                raise ChainUnreachable("the API advertises no RPC URL: pass one (--rpc-url / LABELSHARE_RPC_URL)")
             w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": 30}))
-            if w3.eth.chain_id != chain["chain_id"]:
-                raise RuntimeError(f"{url} is chain {w3.eth.chain_id}, the API's protocol is on chain "
-                                   f"{chain['chain_id']}")
+            try:
+                chain_id = w3.eth.chain_id
+            except (requests.ConnectionError, requests.Timeout):
+                raise ChainUnreachable(f"cannot reach the chain at {redact_url(url)}") from None
+            if chain_id != chain["chain_id"]:
+                raise ChainUnreachable(f"the RPC node at {redact_url(url)} is on chain {chain_id}, the API's "
+                                       f"protocol on chain {chain['chain_id']}")
             abis = self._call("GET", "/chain/abi")
             licences = (w3.eth.contract(address=to_checksum_address(chain["licences"]), abi=abis["licences"])
                         if chain.get("licences") and abis.get("licences") else None)

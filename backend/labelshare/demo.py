@@ -17,19 +17,17 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import typer
 from eth_account import Account
-from rich.console import Console
 from rich.table import Table
-from web3 import HTTPProvider, Web3
 
 from labelshare.audit import run_audit
-from labelshare.client import LabelShareClient
-from labelshare.config import get_settings
-from labelshare.deployment import Deployment
+from labelshare.cli.common import console
+from labelshare.client import LabelShareClient, human_amount
+from labelshare.deployment import DEFAULT_ABI_SOURCE, PROJECT_ROOT, load_abi
 
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"  # public, local only
 REVIEWS = [
@@ -39,7 +37,6 @@ REVIEWS = [
     ("r4", "The worst customer service I have had.", "negative"),
     ("r5", "Works exactly as described, great value.", "positive"),
 ]
-console = Console()
 
 
 def dev_account(index: int) -> Any:
@@ -59,10 +56,20 @@ def wait_for_api(url: str, timeout: float = 60.0) -> None:
     raise SystemExit(f"the API at {url} did not come up; see .run/api.log")
 
 
-def main(api: str = "http://127.0.0.1:8000", timeout: float = 120.0) -> None:
+def connect(api: str, index: int, rpc_url: str | None) -> LabelShareClient:
+    """Anvil's development account ``index``, signed in to the API, reading the chain at ``rpc_url``
+    (default: the one the API names)."""
+    client = LabelShareClient(api, dev_account(index))
+    client.sign_in()
+    client.chain_reader(rpc_url)
+    return client
+
+
+def main(api: str = "http://127.0.0.1:8000", rpc_url: Annotated[str | None, typer.Option(
+        help="the chain's RPC URL [default: the one the API names]")] = None, timeout: float = 120.0) -> None:
+    api = api.rstrip("/")
     wait_for_api(api)
-    requester = LabelShareClient(api, dev_account(4), siwe_domain=get_settings().siwe_domain)
-    requester.sign_in()
+    requester = connect(api, 4, rpc_url)
     project = requester.create_project(
         name="Demo: is the review positive?", instructions="Read the review; is its sentiment positive or negative?",
         label_schema={"type": "classification", "labels": ["positive", "negative"]},
@@ -72,55 +79,38 @@ def main(api: str = "http://127.0.0.1:8000", timeout: float = 120.0) -> None:
     console.print(f"Project {project['id']} registered on-chain in tx {project['registered_tx']}")
     truth = {t: label for _, t, label in REVIEWS}
 
-    annotators = [LabelShareClient(api, dev_account(i), siwe_domain=get_settings().siwe_domain) for i in (5, 6, 7)]
+    annotators = [connect(api, i, rpc_url) for i in (5, 6, 7)]
     for n, client in enumerate(annotators):
-        client.sign_in()
         while (offer := client.next_task(project["id"])) is not None:
             label = truth[offer["data"]["text"]]
             if n == 2 and offer["data"]["text"] == REVIEWS[1][1]:
                 label = "positive"  # the third annotator gets one wrong and is outvoted
             client.submit(offer, {"label": label})
-        console.print(f"{client.account.address} submitted {len(client.submissions())} signed labels")
+        console.print(f"{client.address} submitted {len(this_run(client, project['id']))} signed labels")
 
     console.print("Waiting for the review pass (Dawid–Skene) and the settlement on-chain...")
     deadline = time.monotonic() + timeout
-    # Done when every label is decided (the review pass) and every accepted one settled.
-    while any(c.rewards()["pending_annotations"] or any(s["status"] == "pending" for s in c.submissions())
-              for c in annotators):
+    # Done when every label of this run is decided (the review pass) and every accepted one settled.
+    while any(unfinished(client, project["id"]) for client in annotators):
         if time.monotonic() > deadline:
             raise SystemExit("settlement did not finish in time; see .run/api.log")
         time.sleep(0.5)
 
-    settings = get_settings()
-    deployment = Deployment.load(settings.deployment_file)
-    w3 = Web3(HTTPProvider(settings.rpc_url))
-    token = w3.eth.contract(address=deployment.address("token"), abi=deployment.abi("token"))
-    ledger = w3.eth.contract(address=deployment.address("ledger"), abi=deployment.abi("ledger"))
-    table = Table(title=f"Project {project['id']}: rewards")
-    for column in ("annotator", "accepted", "rejected", "settled (LSR)", "on-chain balance (LSR)", "settle tx"):
-        table.add_column(column)
-    for client in annotators:
-        subs = [s for s in client.submissions() if s["project_id"] == project["id"]]
-        rewards = client.rewards()
-        txs = sorted({tx for e in rewards["epochs"] for tx in e["tx_hashes"]})
-        table.add_row(client.account.address, str(sum(s["status"] == "accepted" for s in subs)),
-                      str(sum(s["status"] == "rejected" for s in subs)), f"{int(rewards['settled']) / 1e18:g}",
-                      f"{token.functions.balanceOf(client.account.address).call() / 1e18:g}",
-                      txs[-1][:18] + "..." if txs else "-")
-    console.print(table)
+    reader = requester.chain_reader()
+    console.print(rewards_table(project["id"], annotators, reader.token))
 
     def from_api(epoch_id: int) -> dict[str, Any] | None:
         response = httpx.get(f"{api}/epochs/{epoch_id}/manifest", timeout=60)
         return response.json() if response.status_code == 200 else None
 
-    licence_demo(api, requester, annotators, project["id"], w3, deployment)
+    licence_demo(api, rpc_url, requester, annotators, project["id"])
 
-    licences = w3.eth.contract(address=deployment.address("licences"), abi=deployment.abi("licences"))
-    report = run_audit(w3, ledger, token, deployment.block_number, from_api, sample=5, licences=licences)
+    report = run_audit(reader.w3, reader.ledger, reader.token, reader.deployment_block, from_api, sample=5,
+                       licences=reader.licences)
     console.print(f"Audit of {report.epochs} epoch(s), {report.annotations} annotations, {report.revenue_versions} "
                   f"dataset version(s) and {report.licences_sold} licence(s): total supply "
-                  f"{report.total_supply / 1e18:g} LSR = minted rewards {report.minted / 1e18:g} LSR; every licence "
-                  "payment = fee + requester share + claimed + claimable (within the dust bound); "
+                  f"{human_amount(report.total_supply)} LSR = minted rewards {human_amount(report.minted)} LSR; every "
+                  "licence payment = fee + requester share + claimed + claimable (within the dust bound); "
                   + ("[bold green]clean[/]" if report.ok else "[bold red]FAILED[/]"))
     for check in report.checks:
         if not check.ok:
@@ -128,28 +118,61 @@ def main(api: str = "http://127.0.0.1:8000", timeout: float = 120.0) -> None:
     sys.exit(0 if report.ok else 1)
 
 
+def this_run(client: LabelShareClient, project_id: int) -> list[dict[str, Any]]:
+    """The client's submissions to this run's project (its wallet may hold earlier runs' too)."""
+    return [s for s in client.submissions(limit=1000) if s["project_id"] == project_id]
 
 
-def licence_demo(api: str, requester: LabelShareClient, annotators: list[LabelShareClient], project_id: int,
-                 w3: Web3, deployment: Deployment) -> None:
+def settled_epochs(client: LabelShareClient) -> dict[int, list[str]]:
+    """The client's settled epochs (the most recent) and the transactions that paid it in each."""
+    return {e["epoch_id"]: e["tx_hashes"] for e in client.rewards()["epochs"] if e["status"] == "settled"}
+
+
+def unfinished(client: LabelShareClient, project_id: int) -> bool:
+    """Whether a label of this run is undecided (the review pass) or accepted and not settled yet."""
+    settled = settled_epochs(client)
+    return any(s["status"] == "pending" or (s["status"] == "accepted" and s["epoch_id"] not in settled)
+               for s in this_run(client, project_id))
+
+
+def rewards_table(project_id: int, annotators: list[LabelShareClient], token: Any) -> Table:
+    """Each annotator's work in this run's project, what it earned and the transactions of the
+    epochs that settled it; the balance is the wallet's, over every run."""
+    table = Table(title=f"Project {project_id}: rewards")
+    for column in ("annotator", "accepted", "rejected", "earned (LSR)", "wallet balance, all runs (LSR)",
+                   "settled in"):
+        table.add_column(column)
+    for client in annotators:
+        subs = this_run(client, project_id)
+        accepted = [s for s in subs if s["status"] == "accepted"]
+        paid_in = settled_epochs(client)
+        table.add_row(client.address, str(len(accepted)), str(sum(s["status"] == "rejected" for s in subs)),
+                      human_amount(sum(int(s["reward"]) for s in accepted)),
+                      human_amount(token.functions.balanceOf(client.address).call()),
+                      "\n".join(f"epoch {e}: {tx}" for e in sorted({s["epoch_id"] for s in accepted})
+                                for tx in paid_in[e]) or "-")
+    return table
+
+
+def licence_demo(api: str, rpc_url: str | None, requester: LabelShareClient, annotators: list[LabelShareClient],
+                 project_id: int) -> None:
     """Publish the settled dataset, sell two licences (ETH and tUSD), export, claim, withdraw."""
     version = requester.publish_version(project_id)
     console.print(f"Dataset version {version['version_id']} published: epochs {version['from_epoch']}-"
-                  f"{version['to_epoch']}, contributors' shares root {version['shares_root'][:18]}...")
-    tusd = deployment.address("stablecoin")
+                  f"{version['to_epoch']}, contributors' shares root {version['shares_root']}")
+    tusd = requester.chain_info()["stablecoin"]
     requester.set_licence_terms(project_id, price=3 * 10**17, requester_share_bps=2_000)  # 0.3 ETH, 20% to me
     requester.set_licence_terms(project_id, price=150 * 10**6, currency=tusd)  # 150 tUSD
-    buyers = [LabelShareClient(api, dev_account(i), siwe_domain=get_settings().siwe_domain) for i in (8, 9)]
-    for b in buyers:
-        b.sign_in()
-    stablecoin = w3.eth.contract(address=tusd, abi=deployment.abi("stablecoin"))
+    buyers = [connect(api, i, rpc_url) for i in (8, 9)]
+    w3 = requester.chain_reader().w3
+    stablecoin = w3.eth.contract(address=tusd, abi=load_abi(PROJECT_ROOT / DEFAULT_ABI_SOURCE, "TestStablecoin"))
     minter = buyers[1]
     tx = stablecoin.functions.mint(minter.address, 150 * 10**6).build_transaction(
         {"from": minter.address, "nonce": w3.eth.get_transaction_count(minter.address, "pending")})
     w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(minter.account.sign_transaction(tx).raw_transaction))
     sold = [buyers[0].buy_licence(version["version_id"]), buyers[1].buy_licence(version["version_id"], tusd)]
     for b, s in zip(buyers, sold, strict=True):
-        console.print(f"{b.address} bought licence {s['licence_id']} (tx {s['tx_hash'][:18]}...)")
+        console.print(f"{b.address} bought licence {s['licence_id']} (tx {s['tx_hash']})")
     labels = buyers[0].export(project_id, version=version["version_id"]).splitlines()
     console.print(f"The ETH buyer exported the licensed version: {len(labels)} verified labels, each with its "
                   "on-chain annotations")
@@ -158,16 +181,16 @@ def licence_demo(api: str, requester: LabelShareClient, annotators: list[LabelSh
     for column in ("annotator", "shares", "claimed", "claim tx"):
         table.add_column(column)
     for client in annotators:
-        rows = client.my_revenue()
+        rows = [r for r in client.my_revenue() if r["version_id"] == version["version_id"]]
         share = f"{int(rows[0]['shares']) * 100 / int(rows[0]['total_shares']):.1f}%" if rows else "0%"
-        paid = client.claim_revenue()
+        paid = client.claim_revenue(version["version_id"])
         table.add_row(client.address, share, ", ".join(
-            f"{int(p['amount']) / 10 ** p['decimals']:.6g} {p['symbol']}" for p in paid) or "-",
-            paid[-1]["tx_hash"][:18] + "..." if paid else "-")
+            f"{human_amount(p['amount'], p['decimals'])} {p['symbol']}" for p in paid) or "-",
+            "\n".join(p["tx_hash"] for p in paid) or "-")
     console.print(table)
     eth, usd = requester.withdraw_revenue(), requester.withdraw_revenue(tusd)
-    console.print(f"The requester withdrew its 20%: {eth / 1e18:g} ETH and {usd / 1e6:g} tUSD; the protocol's 5% fee "
-                  "waits for the timelock.")
+    console.print(f"The requester withdrew its 20%: {human_amount(eth)} ETH and {human_amount(usd, 6)} tUSD; the "
+                  "protocol's 5% fee waits for the timelock.")
     for b in buyers:
         b.close()
 

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from labelshare.cli.common import api_client, app, console, fail, state
 from labelshare.cli.terminal_labels import QUIT, SKIP, ask_label
-from labelshare.client import ApiError, format_amount
+from labelshare.client import ApiError, human_amount
 
 ProjectId = Annotated[int, typer.Argument(min=1, help="project id (see `labelshare projects`)")]
 
@@ -48,7 +48,7 @@ def projects(ctx: typer.Context, mine: Annotated[bool, typer.Option(help="my pro
             schema = p["label_schema"]
             table.add_row(str(p["id"]), p["name"], p["domain"],
                           f"{schema['type']}: {', '.join(schema.get('labels', ['a', 'b']))}",
-                          format_amount(p["reward_per_label"]), str(p["overlap"]),
+                          human_amount(p["reward_per_label"]), str(p["overlap"]),
                           f"{stats['tasks_complete']}/{stats['tasks']}", "yes" if p["open"] else "no")
     console.print(table)
 
@@ -77,7 +77,7 @@ def label(ctx: typer.Context, project_id: ProjectId,
                 continue
             done += 1
             console.print(f"submission {result['id']}: [bold]{result['status']}[/]"
-                          + (f", reward {format_amount(result['reward'])}" if result["status"] == "accepted" else ""))
+                          + (f", reward {human_amount(result['reward'])}" if result["status"] == "accepted" else ""))
     console.print(f"{done} label(s) submitted")
 
 
@@ -166,7 +166,7 @@ def submissions(ctx: typer.Context, limit: Annotated[int, typer.Option(min=1, ma
         table.add_column(column)
     for s in rows:
         table.add_row(str(s["id"]), str(s["project_id"]), s["task_id"][:10] + "…", s["status"],
-                      format_amount(s["reward"]), str(s["epoch_id"] or ""), s["reason"] or "")
+                      human_amount(s["reward"]), str(s["epoch_id"] or ""), s["reason"] or "")
     console.print(table)
 
 
@@ -177,22 +177,22 @@ def rewards(ctx: typer.Context) -> None:
         mine = client.rewards()
         balance = client.token_balance(mine["address"], rpc_url=state(ctx).rpc_url)
         symbol = client.token_symbol()
-    console.print(f"pending  {format_amount(mine['pending'])} {symbol} ({mine['pending_annotations']} labels)")
+    console.print(f"pending  {human_amount(mine['pending'])} {symbol} ({mine['pending_annotations']} labels)")
     if int(mine["resending"]):
-        console.print(f"  of which {format_amount(mine['resending'])} {symbol} recorded as settled, "
+        console.print(f"  of which {human_amount(mine['resending'])} {symbol} recorded as settled, "
                       "not held by the chain at the configured confirmations")
-    console.print(f"settled  {format_amount(mine['settled'])} {symbol} (held by the ledger)")
+    console.print(f"settled  {human_amount(mine['settled'])} {symbol} (held by the ledger)")
     if int(mine["unverified"]):
-        console.print(f"unverified {format_amount(mine['unverified'])} {symbol}")
+        console.print(f"unverified {human_amount(mine['unverified'])} {symbol}")
     if mine["reason"]:
         console.print(f"[yellow]{mine['reason']}[/yellow]")
-    console.print(f"balance  {format_amount(balance)} {symbol} on-chain")
+    console.print(f"balance  {human_amount(balance)} {symbol} on-chain")
     if mine["epochs"]:
         table = Table(title="rewards by epoch")
         for column in ("epoch", "labels", "amount", "status", "transactions"):
             table.add_column(column, overflow="fold")
         for e in mine["epochs"]:
-            table.add_row(str(e["epoch_id"]), str(e["annotations"]), format_amount(e["amount"]), e["status"],
+            table.add_row(str(e["epoch_id"]), str(e["annotations"]), human_amount(e["amount"]), e["status"],
                           "\n".join(e["tx_hashes"]))
         console.print(table)
 
@@ -204,7 +204,7 @@ def balance(ctx: typer.Context, address: Annotated[str | None, typer.Argument(he
     with api_client(ctx, signed_in=False) as client:
         amount = client.token_balance(address or cli.address(), rpc_url=cli.rpc_url)
         symbol = client.token_symbol()
-    console.print(f"{format_amount(amount)} {symbol}")
+    console.print(f"{human_amount(amount)} {symbol}")
 
 
 @app.command()

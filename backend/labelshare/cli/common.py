@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,14 +22,26 @@ from eth_account.signers.local import LocalAccount
 from rich.console import Console
 from typer.core import TyperGroup
 
-from labelshare.client import ApiError, ChainTxError, LabelShareClient
+from labelshare.client import ApiError, ChainTxError, ChainUnreachable, LabelShareClient
+from labelshare.chain import redact_url
+from labelshare.config import Settings, get_settings
 from labelshare.errors import LabelShareError
 from labelshare.wallet import keystore_address, unlock
 
 __all__ = ["CliState", "app", "console", "fail", "state", "wallet_password"]
 
-console = Console()
-err_console = Console(stderr=True)
+PIPED_WIDTH = 10_000  # piped output: tables at their natural width, hashes never wrapped inside a cell
+
+
+def _console(stderr: bool = False) -> Console:
+    """A console that, writing to a pipe or file, lays lines and tables out unwrapped (rich would
+    fold them to 80 columns, splitting hashes across lines)."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else PIPED_WIDTH)
+
+
+console = _console()
+err_console = _console(stderr=True)
 DEFAULT_API = "http://127.0.0.1:8000"
 PASSWORD_ENV = "LABELSHARE_WALLET_PASSWORD"
 
@@ -53,7 +66,7 @@ class ErrorReportingGroup(TyperGroup):
             raise fail(f"{err.detail}{where} [{err.status} {err.code}]", hint) from None
         except LabelShareError as err:
             raise fail(err.detail + (f" (field {err.field})" if err.field else "")) from None
-        except ChainTxError as err:
+        except (ChainTxError, ChainUnreachable) as err:
             raise fail(str(err)) from None
         except httpx.TransportError as err:
             api = ctx.obj.api if isinstance(ctx.obj, CliState) else "the API"
@@ -61,7 +74,9 @@ class ErrorReportingGroup(TyperGroup):
                        "is the API running? `make up` starts a local one; --api / LABELSHARE_API points "
                        "elsewhere") from None
         except requests.exceptions.ConnectionError:
-            raise fail("cannot reach the chain's RPC endpoint", "pass --rpc-url / LABELSHARE_RPC_URL") from None
+            rpc = ctx.obj.rpc_url if isinstance(ctx.obj, CliState) else None
+            raise fail(f"cannot reach the chain at {redact_url(rpc) if rpc else 'the RPC URL the API names'}",
+                       "pass --rpc-url / LABELSHARE_RPC_URL") from None
 
 
 app = typer.Typer(cls=ErrorReportingGroup, no_args_is_help=True, rich_markup_mode="rich",
@@ -120,6 +135,12 @@ class CliState:
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=1)
         tmp.replace(self.sessions_file)
+
+    def service_settings(self) -> Settings:
+        """The service's settings (LABELSHARE_* variables) with this command line's --rpc-url,
+        for the commands that open the deployment themselves (serve, settle, audit)."""
+        settings = get_settings()
+        return settings.model_copy(update={"rpc_url": self.rpc_url}) if self.rpc_url else settings
 
     # -------------------------------------------------------------- clients
 

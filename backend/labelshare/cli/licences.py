@@ -11,7 +11,7 @@ from eth_utils import is_address, to_checksum_address
 from rich.table import Table
 
 from labelshare.cli.common import api_client, app, console, fail, state
-from labelshare.client import ETH, LabelShareClient, format_amount, parse_amount
+from labelshare.client import ETH, LabelShareClient, human_amount, parse_amount
 
 licence_app = typer.Typer(no_args_is_help=True, help="Dataset licences: publish versions, set terms, buy, withdraw.")
 app.add_typer(licence_app, name="licence")
@@ -37,7 +37,7 @@ def _currency(client: LabelShareClient, name: str) -> tuple[str, str, int]:
 
 
 def _amount(row: dict[str, Any], key: str) -> str:
-    return f"{format_amount(int(row[key]), row['decimals'])} {row['symbol']}"
+    return f"{human_amount(int(row[key]), row['decimals'])} {row['symbol']}"
 
 
 @licence_app.command("versions")
@@ -49,7 +49,7 @@ def versions(ctx: typer.Context, project_id: ProjectId) -> None:
     for column in ("version", "epochs", "total shares", "shares root", "published"):
         table.add_column(column)
     for v in rows:
-        table.add_row(str(v["version_id"]), f"{v['from_epoch']}-{v['to_epoch']}", format_amount(int(v["total_shares"])),
+        table.add_row(str(v["version_id"]), f"{v['from_epoch']}-{v['to_epoch']}", human_amount(int(v["total_shares"])),
                       v["shares_root"], str(v["published_at"]))
     console.print(table)
 
@@ -82,7 +82,7 @@ def terms(
         bps = round(requester_share * 100) if requester_share is not None else None
         hashes = client.set_licence_terms(project_id, amount, address, bps)
     if amount is not None:
-        console.print(f"project {project_id}: licence price {format_amount(amount, decimals)} {symbol}")
+        console.print(f"project {project_id}: licence price {human_amount(amount, decimals)} {symbol}")
     if bps is not None:
         console.print(f"project {project_id}: requester share {bps / 100:g}%")
     console.print(f"tx {', '.join(hashes)}")
@@ -101,7 +101,7 @@ def buy(
         limit = parse_amount(max_price, decimals) if max_price is not None else None
         bought = client.buy_licence(version_id, address, limit)
     console.print(f"licence {bought['licence_id']}: version {version_id} of project {bought['project_id']} for "
-                  f"{format_amount(bought['price'], decimals)} {symbol} (tx {bought['tx_hash']})")
+                  f"{human_amount(bought['price'], decimals)} {symbol} (tx {bought['tx_hash']})")
     console.print(f"export it: labelshare project export {bought['project_id']} --version {version_id}")
 
 
@@ -127,7 +127,7 @@ def withdraw(ctx: typer.Context, currency: Currency = "eth") -> None:
         client.chain_reader(cli.rpc_url)
         address, symbol, decimals = _currency(client, currency)
         amount = client.withdraw_revenue(address)
-    console.print(f"withdrew {format_amount(amount, decimals)} {symbol}" if amount else f"nothing owed in {symbol}")
+    console.print(f"withdrew {human_amount(amount, decimals)} {symbol}" if amount else f"nothing owed in {symbol}")
 
 
 @app.command()
@@ -149,7 +149,7 @@ def revenue(ctx: typer.Context,
         return
     with api_client(ctx, signed_in=False) as client:
         summary = client.project_revenue(project_id)
-    prices = ", ".join(f"{format_amount(int(p['price']), p['decimals'])} {p['symbol']}" for p in summary["prices"])
+    prices = ", ".join(f"{human_amount(int(p['price']), p['decimals'])} {p['symbol']}" for p in summary["prices"])
     console.print(f"project {project_id}: price {prices or 'not for sale'}; protocol fee "
                   f"{summary['fee_bps'] / 100:g}%, requester share {summary['requester_share_bps'] / 100:g}%, "
                   f"{len(summary['sales'])} licence(s) sold")
@@ -174,5 +174,5 @@ def claim(ctx: typer.Context,
     if not paid:
         console.print("nothing to claim")
     for p in paid:
-        console.print(f"version {p['version_id']}: claimed {format_amount(p['amount'], p['decimals'])} {p['symbol']} "
+        console.print(f"version {p['version_id']}: claimed {human_amount(p['amount'], p['decimals'])} {p['symbol']} "
                       f"(tx {p['tx_hash']})")

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from labelshare.cli.common import api_client, app, console, fail
-from labelshare.client import format_amount, parse_amount
+from labelshare.client import human_amount, parse_amount
 
 project_app = typer.Typer(no_args_is_help=True, help="Requester: create projects, upload tasks, watch, export.")
 app.add_typer(project_app, name="project")
@@ -56,7 +56,7 @@ def create(
         project = client.create_project(name=name, instructions=instructions, domain=domain, label_schema=label_schema,
                                         reward_per_label=reward_units, overlap=overlap, gold_rate=gold_rate)
     console.print(f"project [bold]{project['id']}[/] created, registered on-chain in {project['registered_tx']}")
-    console.print(f"spec hash {project['spec_hash']}, {format_amount(project['reward_per_label'])} tokens per "
+    console.print(f"spec hash {project['spec_hash']}, {human_amount(project['reward_per_label'])} tokens per "
                   f"accepted label before quality and domain factors")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,15 +15,19 @@ import typer
 from rich.table import Table
 
 from labelshare.audit import AuditReport, run_audit
-from labelshare.cli.common import api_client, app, console
-from labelshare.config import get_settings
+from labelshare.cli.common import api_client, app, console, state
+from labelshare.client import human_amount
 
 
 @app.command()
-def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
-    """Serve the API (and the settlement worker) with uvicorn."""
+def serve(ctx: typer.Context, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Serve the API (and the settlement worker) with uvicorn, on the chain --rpc-url names (else
+    LABELSHARE_RPC_URL's)."""
     import uvicorn
 
+    rpc_url = state(ctx).rpc_url
+    if rpc_url:
+        os.environ["LABELSHARE_RPC_URL"] = rpc_url  # the settings every worker process builds its app from
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run("labelshare.api.app:app", host=host, port=port, workers=workers)
 
@@ -39,7 +44,8 @@ def _manifest_source(manifests: Path | None, api: str | None) -> Any:
     from labelshare.errors import NotFound
     from labelshare.manifests import ManifestStore
 
-    store = ManifestStore(manifests or get_settings().manifests_dir)
+    assert manifests is not None, "a folder when no API serves the manifests"
+    store = ManifestStore(manifests)
 
     def from_dir(epoch_id: int) -> dict[str, Any] | None:
         try:
@@ -54,13 +60,14 @@ def print_report(report: AuditReport) -> None:
     table = Table(title="LabelShare audit", show_lines=False)
     table.add_column("check")
     table.add_column("result")
-    table.add_column("detail", overflow="fold")
+    table.add_column("found", overflow="fold")
     for check in report.checks:
         table.add_row(check.name, "[green]ok[/]" if check.ok else "[red]MISMATCH[/]", check.detail)
     console.print(table)
-    console.print(f"epochs {report.epochs}, annotations {report.annotations}, minted {report.minted}, "
-                  f"total supply {report.total_supply}, proofs checked on-chain {report.proofs_checked_on_chain}, "
-                  f"dataset versions {report.revenue_versions}, licences sold {report.licences_sold}")
+    console.print(f"epochs {report.epochs}, annotations {report.annotations}, minted {human_amount(report.minted)}, "
+                  f"total supply {human_amount(report.total_supply)}, proofs checked on-chain "
+                  f"{report.proofs_checked_on_chain}, dataset versions {report.revenue_versions}, "
+                  f"licences sold {report.licences_sold}")
     console.print("[bold green]audit clean[/]" if report.ok else "[bold red]audit FAILED[/]")
 
 
@@ -69,7 +76,8 @@ def audit(
     ctx: typer.Context,
     remote: Annotated[bool, typer.Option(
         help="audit the deployment the API (--api) names, reading its manifests and the chain it names "
-             "(or --rpc-url); otherwise this machine's deployment file and manifests folder")] = False,
+             "(or --rpc-url); otherwise this machine's deployment file and manifests folder "
+             "(LABELSHARE_DEPLOYMENT_FILE, LABELSHARE_MANIFESTS_DIR) on --rpc-url's chain")] = False,
     manifests: Annotated[Path | None, typer.Option(help="folder of epoch-<id>.json manifests")] = None,
     sample: Annotated[int, typer.Option(help="inclusion proofs to verify on-chain per epoch")] = 20,
 ) -> None:
@@ -83,16 +91,19 @@ def audit(
     else:
         from labelshare.chain import Chain
 
-        chain = Chain(get_settings())
+        settings = state(ctx).service_settings()
+        chain = Chain(settings)
         report = run_audit(chain.w3, chain.ledger, chain.token, chain.deployment.block_number,
-                           _manifest_source(manifests, None), sample=sample, licences=chain.licences)
+                           _manifest_source(manifests or settings.manifests_dir, None), sample=sample,
+                           licences=chain.licences)
     print_report(report)
     raise typer.Exit(0 if report.ok else 1)
 
 
 @app.command()
-def settle(force: Annotated[bool, typer.Option(help="close an epoch even if it is not due")] = True) -> None:
-    """Finish unsettled epochs, then close and settle one now."""
+def settle(ctx: typer.Context,
+           force: Annotated[bool, typer.Option(help="close an epoch even if it is not due")] = True) -> None:
+    """Finish unsettled epochs, then close and settle one now (on --rpc-url's chain, else LABELSHARE_RPC_URL's)."""
     from labelshare.chain import Chain
     from labelshare.db.engine import make_engine, make_session_factory, upgrade_database
     from labelshare.manifests import ManifestStore
@@ -100,7 +111,7 @@ def settle(force: Annotated[bool, typer.Option(help="close an epoch even if it i
 
     from labelshare.leader import leadership_for
 
-    settings = get_settings()
+    settings = state(ctx).service_settings()
     engine = make_engine(settings.database_url)
     upgrade_database(engine)
     # The same election as the replicas' workers: never two settlers at once.
@@ -148,7 +159,8 @@ def evaluate(
 
 @app.command()
 def simulate(
-    api: Annotated[str, typer.Option(help="the running API (make run)")] = "http://127.0.0.1:8000",
+    ctx: typer.Context,
+    api: Annotated[str | None, typer.Option(help="the running API (make run) [default: labelshare --api]")] = None,
     annotators: Annotated[int, typer.Option(min=6, help="population size")] = 30,
     spammer_share: Annotated[float, typer.Option(min=0.0, max=0.9, help="share of spammers")] = 0.3,
     seed: Annotated[int, typer.Option(help="population and truth seed")] = 7,
@@ -156,24 +168,21 @@ def simulate(
 ) -> None:
     """Simulate honest experts, generalists and spammers labelling through the live API on a local
     chain; report who earned what (on-chain) with a plot of reliability against reward."""
-    from web3 import HTTPProvider, Web3
-
+    from labelshare.client import LabelShareClient
     from labelshare.config import LOCAL_CHAIN_IDS
     from labelshare.demo import dev_account, wait_for_api
-    from labelshare.deployment import Deployment
     from labelshare.simulation import SimulationConfig, run_simulation, write_report
 
-    settings = get_settings()
+    cli = state(ctx)
+    api = (api or cli.api).rstrip("/")
     wait_for_api(api)
-    deployment = Deployment.load(settings.deployment_file)
-    if deployment.chain_id not in LOCAL_CHAIN_IDS:
+    with LabelShareClient(api) as client:
+        reader = client.chain_reader(cli.rpc_url)  # the deployment and chain this API names
+    if reader.w3.eth.chain_id not in LOCAL_CHAIN_IDS:
         raise typer.BadParameter("the simulation signs as anvil's development accounts: local chains only")
-    w3 = Web3(HTTPProvider(settings.rpc_url))
-    token = w3.eth.contract(address=deployment.address("token"), abi=deployment.abi("token"))
     config = SimulationConfig(annotators=annotators, spammer_share=spammer_share, seed=seed)
     # anvil's published development accounts #4 (the local requester) and #0 (the local admin).
-    report = run_simulation(api, dev_account(4), dev_account(0), token, config, siwe_domain=settings.siwe_domain,
-                            log=console.print)
+    report = run_simulation(api, dev_account(4), dev_account(0), reader.token, config, log=console.print)
     paths = write_report(report, out)
     console.print(paths["md"].read_text())
     console.print(f"written: {', '.join(str(p) for p in paths.values())}")
