@@ -27,7 +27,7 @@ from rich.table import Table
 from labelshare.audit import run_audit
 from labelshare.cli.common import console
 from labelshare.client import LabelShareClient, human_amount
-from labelshare.deployment import DEFAULT_ABI_SOURCE, PROJECT_ROOT, load_abi
+from labelshare.deployment import DEFAULT_ABI_SOURCE, PROJECT_ROOT, load_abi, run_dir
 
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"  # public, local only
 REVIEWS = [
@@ -53,7 +53,7 @@ def wait_for_api(url: str, timeout: float = 60.0) -> None:
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
-    raise SystemExit(f"the API at {url} did not come up; see .run/api.log")
+    raise SystemExit(f"the API at {url} did not come up; see {run_dir() / 'api.log'}")
 
 
 def connect(api: str, index: int, rpc_url: str | None) -> LabelShareClient:
@@ -93,7 +93,7 @@ def main(api: str = "http://127.0.0.1:8000", rpc_url: Annotated[str | None, type
     # Done when every label of this run is decided (the review pass) and every accepted one settled.
     while any(unfinished(client, project["id"]) for client in annotators):
         if time.monotonic() > deadline:
-            raise SystemExit("settlement did not finish in time; see .run/api.log")
+            raise SystemExit(f"settlement did not finish in time; see {run_dir() / 'api.log'}")
         time.sleep(0.5)
 
     reader = requester.chain_reader()
