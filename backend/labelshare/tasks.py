@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from labelshare.db.models import Assignment, Project, Submission, Task, utcnow
 from labelshare.errors import Conflict, InvalidInput, LabelShareError
 from labelshare.labels import label_schema_adapter, validate_label
+from labelshare.task_formats import MAX_TASK_ID
 
 __all__ = ["ImportRejected", "ImportReport", "RowError", "import_tasks", "offer_next_task", "parse_rows", "task_key"]
 
@@ -122,8 +123,8 @@ def import_tasks(session: Session, project: Project, rows: list[tuple[int, Any]]
             external_id = str(external_id)
         data = row.get("data")
         answer = row.get("gold")
-        if not isinstance(external_id, str) or not external_id.strip() or len(external_id) > 200:
-            errors.append(RowError(number, "id", "id must be a non-empty string of at most 200 characters"))
+        if not isinstance(external_id, str) or not external_id.strip() or len(external_id) > MAX_TASK_ID:
+            errors.append(RowError(number, "id", f"id must be a non-empty string of at most {MAX_TASK_ID} characters"))
         elif external_id in seen:
             errors.append(RowError(number, "id", f"id {external_id!r} appears twice in this file"))
         elif external_id in existing:
