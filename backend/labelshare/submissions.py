@@ -45,7 +45,8 @@ class SubmissionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     project_id: int = Field(ge=1, le=MAX_SAFE_INTEGER)
-    task_id: str = Field(description="the task's bytes32 id (hex), as signed", json_schema_extra=documented_pattern(BYTES32))
+    task_id: str = Field(description="the task's bytes32 id (hex), as signed",
+                         json_schema_extra=documented_pattern(BYTES32))
     payload: Any = Field(description="the label, JSON as the project's schema describes (LabelPayload)")
     label_hash: str = Field(description="keccak256 of the RFC 8785 canonical payload (hex)",
                             json_schema_extra=documented_pattern(BYTES32))

@@ -113,4 +113,5 @@ CurrentRequester = Annotated[str, Depends(_current_requester)]
 # Paging of the lists that grow without bound (submissions, epochs): newest first, ``limit`` at a
 # time, older than the id ``before``. Unbounded answers cost memory and time that grew with the data.
 Limit = Annotated[int, Query(ge=1, le=1000, description="at most this many, newest first")]
-Before = Annotated[int | None, Query(ge=1, le=MAX_SAFE_INTEGER, description="only ids below this one (the last id seen)")]
+Before = Annotated[int | None, Query(ge=1, le=MAX_SAFE_INTEGER,
+                                     description="only ids below this one (the last id seen)")]

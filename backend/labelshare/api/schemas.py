@@ -38,7 +38,8 @@ class ChainOut(BaseModel):
     rpc_url: str | None = Field(description="a public RPC URL for read-only chain access, if the service offers one")
     deployment_block: int = Field(description="the block the protocol was deployed at: where event scans start")
     licences: Address | None = Field(default=None, description="the DatasetLicences contract")
-    stablecoin: Address | None = Field(default=None, description="a test ERC-20 (tUSD) licences can be paid in; local chains only")
+    stablecoin: Address | None = Field(default=None,
+                                       description="a test ERC-20 (tUSD) licences can be paid in; local chains only")
 
 
 class SettlementStatusOut(BaseModel):
@@ -276,7 +277,8 @@ class PoolOut(CurrencyAmount):
     contributed: DecimalString = Field(description="contributors' part of every sale of this version in this currency")
     claimed: DecimalString
     claimable: DecimalString = Field(description="what contributors can still claim")
-    dust: DecimalString = Field(description="rounding left in the contract: at most one unit per sale plus one per contributor")
+    dust: DecimalString = Field(description="rounding left in the contract: at most one unit per sale plus one per "
+                                            "contributor")
 
 
 class VersionRevenueOut(VersionOut):
