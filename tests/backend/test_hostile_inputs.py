@@ -470,7 +470,12 @@ def test_submissions_deadlineAndDomainEdgeValues(api, offered):
         ("deadlineZero", w.sign_submission(offer, CAT, nonce=nonce, deadline=0), 400, "deadline_expired", "deadline"),
         ("deadlineUint256Max", w.sign_submission(offer, CAT, nonce=nonce, deadline=2**256 - 1), 400, "invalid_input",
          "deadline"),
-        ("chainIdPast2pow256", w.sign_submission(offer, CAT, nonce=nonce) | {"chain_id": 2**300}, 403,
+        # Integers in JSON bodies are bounded to 2^53 - 1 (exact in every parser); below it, any other chain is 403.
+        ("chainIdPast2pow53", w.sign_submission(offer, CAT, nonce=nonce) | {"chain_id": 2**53}, 400,
+         "invalid_input", "chain_id"),
+        ("chainIdPast2pow256", w.sign_submission(offer, CAT, nonce=nonce) | {"chain_id": 2**300}, 400,
+         "invalid_input", "chain_id"),
+        ("chainIdLargestOther", w.sign_submission(offer, CAT, nonce=nonce) | {"chain_id": 2**53 - 1}, 403,
          "wrong_domain", "chain_id"),
         ("contractNotAnAddress", w.sign_submission(offer, CAT, nonce=nonce) | {"verifying_contract": "0x1234"}, 403,
          "wrong_domain", "verifying_contract"),
