@@ -1,7 +1,8 @@
-"""The task upload's formats (``POST /projects/{id}/tasks``), as models: the OpenAPI document and
-the README's "Task upload formats" section are both generated from them
-(``python scripts/upload_formats.py``), so neither can drift from what ``tasks.import_tasks``
-checks. A gold answer is validated by the same label models (``labels``) as a submission's payload.
+"""The task upload's formats (``POST /projects/{id}/tasks``), as models: ``tasks.import_tasks``
+validates each row with ``TaskRow``, and the OpenAPI document and the README's "Task upload
+formats" section (``python scripts/upload_formats.py``) are generated from them, so neither can
+drift from what is checked. A gold answer is validated by the same label models (``labels``) as a
+submission's payload.
 """
 
 from __future__ import annotations
@@ -9,13 +10,17 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from labelshare.labels import PAYLOAD_MODELS
 
-__all__ = ["GoldTaskRow", "MAX_TASK_ID", "TaskRow", "upload_formats_markdown"]
+__all__ = ["GoldTaskRow", "MAX_TASK_ID", "ROW_RULES", "TaskRow", "upload_formats_markdown"]
 
-MAX_TASK_ID = 200  # characters of a task's id (tasks.import_tasks)
+MAX_TASK_ID = 200  # characters of a task's id
+# What each key of a row must be: the descriptions below, and the message of a row refused for it.
+ROW_RULES = {"id": f"a string of 1 to {MAX_TASK_ID} characters, not all blank, or an integer (read as its decimal "
+                   "string)",
+             "data": "an object"}
 
 
 class TaskRow(BaseModel):
@@ -23,12 +28,11 @@ class TaskRow(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    id: Annotated[str, Field(min_length=1, max_length=MAX_TASK_ID)] | int = Field(
-        description=f"your id for the task: a non-empty string of at most {MAX_TASK_ID} characters (an integer is "
-                    "read as its decimal string), unique in the project; annotators sign "
+    id: Annotated[str, Field(min_length=1, max_length=MAX_TASK_ID, pattern=r"\S")] | StrictInt = Field(
+        description=f"your id for the task: {ROW_RULES['id']}, unique in the project; annotators sign "
                     "keccak256(abi.encode(projectId, id)) as taskId")
-    data: dict[str, Any] = Field(description="what annotators see: spans read data.text, boxes data.width and "
-                                             "data.height, pairwise data.a and data.b")
+    data: dict[str, Any] = Field(description=f"{ROW_RULES['data']}, what annotators see: spans read data.text, "
+                                             "boxes data.width and data.height, pairwise data.a and data.b")
 
 
 class GoldTaskRow(TaskRow):

@@ -28,6 +28,7 @@ from labelshare.api import deps
 from labelshare.api import routes as routes_package
 from labelshare.client import siwe_message
 from labelshare.labels import label_hash
+from labelshare.task_formats import ROW_RULES
 from labelshare.wire import ADDRESS, BYTES32, DECIMAL, MAX_SAFE_INTEGER, SIGNATURE
 
 SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the HTTP layer is the same
@@ -253,3 +254,21 @@ def test_readme_uploadFormatsSection_isTheGeneratedOne():
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "<!-- upload-formats:begin" in readme
+
+
+@SQLITE
+def test_taskUpload_rowsAreCheckedAgainstTheDocumentedTaskRow(api, document, make_project, requester_client):
+    declared = document["components"]["schemas"]["TaskRow"]
+    assert declared["required"] == ["id", "data"] and declared["properties"]["data"]["type"] == "object"
+    [text_id, integer_id] = declared["properties"]["id"]["anyOf"]
+    assert (text_id["minLength"], text_id["maxLength"], integer_id["type"]) == (1, 200, "integer")
+    project = make_project(tasks=0, overlap=1)
+    rows = [{"id": " ", "data": {}}, {"id": True, "data": {}}, {"id": "x" * 201, "data": {}}, {"id": 1.5, "data": {}},
+            {"id": "ok", "data": []}, {"id": 7, "data": {"text": "fine"}}]
+    response = requester_client.post(f"/projects/{project['id']}/tasks?format=jsonl",
+                                     content="".join(json.dumps(r) + "\n" for r in rows))
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["error"] == "invalid_rows"
+    assert [(r["row"], r["field"]) for r in body["rows"]] == [(1, "id"), (2, "id"), (3, "id"), (4, "id"), (5, "data")]
+    assert body["rows"][0]["message"] == f"id must be {ROW_RULES['id']}"
