@@ -69,7 +69,8 @@ OPERATION_ERRORS: Mapping[tuple[str, str], frozenset[int]] = {
     ("POST", "/qualifications/attempts/{attempt_id}"): frozenset({409}),
 }
 
-_ROWS = {"oneOf": [{"$ref": "#/components/schemas/TaskRow"}, {"$ref": "#/components/schemas/GoldTaskRow"}]}
+# anyOf: a gold row is a TaskRow too (other keys are allowed)
+_ROWS = {"anyOf": [{"$ref": "#/components/schemas/TaskRow"}, {"$ref": "#/components/schemas/GoldTaskRow"}]}
 _RAW_BODIES: Mapping[tuple[str, str], dict[str, Any]] = {
     ("POST", "/projects/{project_id}/tasks"): {
         "description": "the file, in the format ?format= names: a JSON list of rows (or {\"tasks\": [rows]}), JSONL "
