@@ -27,7 +27,7 @@ def with_section(readme: str) -> str:
     return f"{head}{BEGIN}\n{upload_formats_markdown()}{END}{tail}"
 
 
-def main() -> None:
+def run() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--write", type=Path, metavar="README")
@@ -44,4 +44,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run()
