@@ -110,7 +110,7 @@ def run_one(kind: str, annotations: int, annotators: int, folder: Path) -> dict[
             with sessions.begin() as session:
                 project = create_project(session, chain, Account.from_key(DEV_REQUESTER_KEY).address, ProjectCreate(
                     name="bench", label_schema={"type": "classification", "labels": ["a", "b"]},
-                    reward_per_label=REWARD, overlap=1))
+                    reward_per_label=str(REWARD), overlap=1))
                 project_id = project.id
             seed_seconds = _seed(database_url, project_id, annotations, annotators)
             settler = Settler(sessions, chain, settings, ManifestStore(settings.manifests_dir))

@@ -155,7 +155,7 @@ class Projects:
         response = tally.call(http, "POST", "/projects", "/projects", json={
             "name": f"soak {n}", "instructions": "What animal is it?", "domain": "general",
             "label_schema": {"type": "classification", "labels": ["cat", "dog"]},
-            "reward_per_label": 10**16, "overlap": OVERLAP, "gold_rate": 0.0})
+            "reward_per_label": str(10**16), "overlap": OVERLAP, "gold_rate": 0.0})
         if response is None or response.status_code != 201:
             return False
         project_id = response.json()["id"]

@@ -97,7 +97,7 @@ def siwe_message(address: str, nonce: str, chain_id: int, domain: str, uri: str,
 def submission_body(account: LocalAccount, offer: dict[str, Any], payload: Any, nonce: int | None = None,
                     deadline: int | None = None, domain: dict[str, Any] | None = None) -> dict[str, Any]:
     """A ``POST /submissions`` body for a ``/tasks/next`` offer, signed as ``eth_signTypedData_v4``."""
-    nonce = secrets.randbits(64) if nonce is None else nonce
+    nonce = secrets.randbits(53) if nonce is None else nonce  # below 2^53: an exact JSON number
     deadline = int(time.time()) + 600 if deadline is None else deadline
     domain = domain or offer["eip712_domain"]
     digest = "0x" + label_hash(payload).hex()
@@ -295,8 +295,9 @@ class LabelShareClient:
     # ------------------------------------------------------------ requester
 
     def create_project(self, **spec: Any) -> dict[str, Any]:
-        """Registers a project on the ledger; ``spec`` as ``projects.ProjectCreate``."""
-        return self._call("POST", "/projects", json=spec)
+        """Registers a project on the ledger; ``spec`` as ``projects.ProjectCreate`` (an int
+        ``reward_per_label`` is sent as the API takes it, a decimal string)."""
+        return self._call("POST", "/projects", json=spec | {"reward_per_label": str(spec["reward_per_label"])})
 
     def projects(self, owner: str | None = None) -> list[dict[str, Any]]:
         """Open projects, or every project of ``owner``."""

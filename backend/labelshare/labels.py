@@ -19,14 +19,23 @@ from typing import Annotated, Any, Literal
 
 import rfc8785
 from eth_utils import keccak
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from labelshare.errors import PayloadTooLarge, SchemaViolation
 
-__all__ = ["LabelSchema", "canonical_bytes", "label_hash", "validate_label"]
+__all__ = ["PAYLOAD_MODELS", "LabelPayload", "LabelSchema", "canonical_bytes", "label_hash", "validate_label"]
 
 LabelName = Annotated[str, Field(min_length=1, max_length=64)]
 LabelSet = Annotated[list[LabelName], Field(min_length=2, max_length=256)]
+
+
+def _integral(value: Any) -> Any:
+    """278.0 as 278: JSON Schema's "integer" admits a number with a zero fraction, so a schema
+    setting may arrive as one (a label's numbers stay strict: they are compared as written)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Count = Annotated[int, BeforeValidator(_integral), Field(ge=1, le=1000)]
 
 
 class _Strict(BaseModel):
@@ -42,13 +51,13 @@ class ClassificationSchema(_Strict):
 class SpansSchema(_Strict):
     type: Literal["spans"]
     labels: Annotated[list[LabelName], Field(min_length=1, max_length=256)]
-    max_spans: int = Field(default=100, ge=1, le=1000)
+    max_spans: Count = 100
 
 
 class BoxesSchema(_Strict):
     type: Literal["boxes"]
     labels: Annotated[list[LabelName], Field(min_length=1, max_length=256)]
-    max_boxes: int = Field(default=100, ge=1, le=1000)
+    max_boxes: Count = 100
 
 
 class PairwiseSchema(_Strict):
@@ -95,12 +104,14 @@ class PairwiseLabel(_Strict):
     choice: Literal["a", "b", "tie"]
 
 
-_PAYLOAD_MODELS: dict[str, type[_Strict]] = {
+PAYLOAD_MODELS: dict[str, type[_Strict]] = {
     "classification": ClassificationLabel,
     "spans": SpansLabel,
     "boxes": BoxesLabel,
     "pairwise": PairwiseLabel,
 }
+# A label of any schema; which one a project takes is its label_schema's ``type``.
+LabelPayload = ClassificationLabel | SpansLabel | BoxesLabel | PairwiseLabel
 
 
 def canonical_bytes(payload: Any) -> bytes:
@@ -129,7 +140,7 @@ def validate_label(schema: Any, task_data: dict[str, Any], payload: Any, max_byt
     if len(encoded) > max_bytes:
         raise PayloadTooLarge(f"label payload is {len(encoded)} bytes; the limit is {max_bytes}", field="payload")
     try:
-        label = _PAYLOAD_MODELS[schema.type].model_validate(payload)
+        label = PAYLOAD_MODELS[schema.type].model_validate(payload)
     except ValidationError as err:
         first = err.errors()[0]
         raise SchemaViolation(f"{first['msg']}", field=_field_path(first)) from err

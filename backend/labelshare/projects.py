@@ -21,6 +21,7 @@ from labelshare.domains import GENERAL, SPECIALIST_DOMAINS, domain_id
 from labelshare.errors import Forbidden, NotFound
 from labelshare.labels import LabelSchema, canonical_bytes
 from labelshare.rewards import RewardPolicy
+from labelshare.wire import DecimalString
 
 __all__ = ["ProjectCreate", "create_project", "export_labels", "get_project", "list_tasks", "project_quality",
            "project_stats", "set_project_open"]
@@ -36,13 +37,21 @@ class ProjectCreate(BaseModel):
     instructions: str = Field(default="", max_length=20_000)
     domain: str = GENERAL
     label_schema: LabelSchema
-    reward_per_label: int = Field(gt=0, lt=2**128, description="base reward per accepted label, smallest token unit")
+    reward_per_label: DecimalString = Field(description="base reward per accepted label, smallest token unit, as a "
+                                                        "decimal string: 1 to 2^128 - 1")
     overlap: int = Field(default=3, ge=1, le=50)
     gold_rate: float = Field(default=0.0, ge=0.0, le=0.5)
     gold_window: int = Field(default=3, ge=0, le=16,
                              description="the quality factor looks at the annotator's last N gold answers (rewards)")
     quality_floor_bps: int = Field(default=0, ge=0, le=10_000,
                                    description="share of the reward still paid after a wrong gold answer, bps")
+
+    @field_validator("reward_per_label")
+    @classmethod
+    def _reward_in_range(cls, value: str) -> str:
+        if not 0 < int(value) < 2**128:
+            raise ValueError("reward_per_label must be 1 to 2^128 - 1")
+        return str(int(value))  # no leading zeros: one spelling, one spec hash
 
     @field_validator("domain")
     @classmethod
@@ -55,7 +64,6 @@ class ProjectCreate(BaseModel):
         """keccak256 of the canonical (RFC 8785) spec: what the ledger records as the project's
         content. Token amounts are decimal strings: JSON numbers are exact only below 2^53."""
         spec = self.model_dump(mode="json")
-        spec["reward_per_label"] = str(self.reward_per_label)
         spec["reward_policy"] = self.reward_policy().model_dump()
         return keccak(canonical_bytes(spec))
 
@@ -67,13 +75,13 @@ def create_project(session: Session, chain: Chain, owner: str, spec: ProjectCrea
     """Registers the project on the ledger through the registrar key, then stores it."""
     spec_hash = spec.spec_hash()
     call = chain.ledger.functions.createProject(
-        to_checksum_address(owner), spec_hash, domain_id(spec.domain), spec.reward_per_label, spec.overlap)
+        to_checksum_address(owner), spec_hash, domain_id(spec.domain), int(spec.reward_per_label), spec.overlap)
     receipt = chain.transact("registrar", call)
     event = chain.ledger.events.ProjectCreated().process_receipt(receipt)[0]
     project = Project(
         id=event["args"]["projectId"], owner=to_checksum_address(owner), name=spec.name,
         instructions=spec.instructions, domain=spec.domain, label_schema=spec.label_schema.model_dump(mode="json"),
-        spec_hash="0x" + spec_hash.hex(), reward_per_label=spec.reward_per_label, overlap=spec.overlap,
+        spec_hash="0x" + spec_hash.hex(), reward_per_label=int(spec.reward_per_label), overlap=spec.overlap,
         gold_rate=spec.gold_rate, reward_policy=spec.reward_policy().model_dump(), open=True, registered_tx="0x" + bytes(receipt["transactionHash"]).hex(),
     )
     session.add(project)

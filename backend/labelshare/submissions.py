@@ -32,6 +32,7 @@ from labelshare.labels import label_schema_adapter, validate_label
 from labelshare.quality import check_can_work, record_gold
 from labelshare.signatures import Submission as SignedSubmission
 from labelshare.signatures import recover_signer
+from labelshare.wire import ADDRESS, BYTES32, MAX_SAFE_INTEGER, SIGNATURE, documented_pattern
 
 __all__ = ["SubmissionIn", "submit"]
 
@@ -43,15 +44,20 @@ class SubmissionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    project_id: int = Field(ge=1)
-    task_id: str = Field(description="the task's bytes32 id (hex), as signed")
-    payload: Any = Field(description="the label, JSON as the project's schema describes")
-    label_hash: str = Field(description="keccak256 of the RFC 8785 canonical payload (hex)")
-    nonce: int = Field(ge=0, lt=2**256, description="any unused number, per annotator")
-    deadline: int = Field(ge=0, lt=2**256, description="unix seconds after which the signature is void")
-    chain_id: int = Field(ge=1, description="EIP-712 domain chainId the client signed under")
-    verifying_contract: str = Field(description="EIP-712 domain verifyingContract the client signed under")
-    signature: str = Field(max_length=200, description="65-byte signature, hex")
+    project_id: int = Field(ge=1, le=MAX_SAFE_INTEGER)
+    task_id: str = Field(description="the task's bytes32 id (hex), as signed",
+                         json_schema_extra=documented_pattern(BYTES32))
+    payload: Any = Field(description="the label, JSON as the project's schema describes (LabelPayload)")
+    label_hash: str = Field(description="keccak256 of the RFC 8785 canonical payload (hex)",
+                            json_schema_extra=documented_pattern(BYTES32))
+    # uint256 on-chain; bounded here so they stay exact JSON numbers (clients draw nonces below 2^53).
+    nonce: int = Field(ge=0, le=MAX_SAFE_INTEGER, description="any unused number, per annotator")
+    deadline: int = Field(ge=0, le=MAX_SAFE_INTEGER, description="unix seconds after which the signature is void")
+    chain_id: int = Field(ge=1, le=MAX_SAFE_INTEGER, description="EIP-712 domain chainId the client signed under")
+    verifying_contract: str = Field(description="EIP-712 domain verifyingContract the client signed under",
+                                    json_schema_extra=documented_pattern(ADDRESS))
+    signature: str = Field(max_length=200, description="65-byte signature, hex",
+                           json_schema_extra=documented_pattern(SIGNATURE))
 
 
 def _bytes32(value: str, field: str) -> bytes:

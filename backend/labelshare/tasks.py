@@ -17,6 +17,7 @@ from typing import Any
 
 from eth_abi import encode
 from eth_utils import keccak
+from pydantic import ValidationError
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session
 from labelshare.db.models import Assignment, Project, Submission, Task, utcnow
 from labelshare.errors import Conflict, InvalidInput, LabelShareError
 from labelshare.labels import label_schema_adapter, validate_label
+from labelshare.task_formats import ROW_RULES, TaskRow
 
 __all__ = ["ImportRejected", "ImportReport", "RowError", "import_tasks", "offer_next_task", "parse_rows", "task_key"]
 
@@ -119,19 +121,17 @@ def import_tasks(session: Session, project: Project, rows: list[tuple[int, Any]]
         if not isinstance(row, dict):
             errors.append(RowError(number, "row", "each task must be an object"))
             continue
-        external_id = row.get("id")
-        if isinstance(external_id, int) and not isinstance(external_id, bool):
-            external_id = str(external_id)
-        data = row.get("data")
-        answer = row.get("gold")
-        if not isinstance(external_id, str) or not external_id.strip() or len(external_id) > 200:
-            errors.append(RowError(number, "id", "id must be a non-empty string of at most 200 characters"))
-        elif external_id in seen:
+        try:  # the model the OpenAPI document and the README describe a row with
+            task_row = TaskRow.model_validate(row)
+        except ValidationError as err:
+            field = str(err.errors()[0]["loc"][0])
+            errors.append(RowError(number, field, f"{field} must be {ROW_RULES[field]}"))
+            continue
+        external_id, data, answer = str(task_row.id), task_row.data, row.get("gold")
+        if external_id in seen:
             errors.append(RowError(number, "id", f"id {external_id!r} appears twice in this file"))
         elif external_id in existing:
             errors.append(RowError(number, "id", f"task {external_id!r} already exists in this project"))
-        elif not isinstance(data, dict):
-            errors.append(RowError(number, "data", "data must be an object"))
         elif gold and answer is None:
             errors.append(RowError(number, "gold", "a gold task needs its answer in 'gold'"))
         elif not gold and answer is not None:

@@ -213,7 +213,7 @@ def make_project(requester_client):
              gold_rate: float = 0.0, reward: int = REWARD) -> dict[str, Any]:
         response = requester_client.post("/projects", json={
             "name": "Pets", "instructions": "What animal is it?", "domain": domain,
-            "label_schema": schema or CLASSIFICATION, "reward_per_label": reward, "overlap": overlap,
+            "label_schema": schema or CLASSIFICATION, "reward_per_label": str(reward), "overlap": overlap,
             "gold_rate": gold_rate})
         assert response.status_code == 201, response.text
         project = response.json()

@@ -344,7 +344,7 @@ def create_project(requester: Any, tasks: int, overlap: int, upload_through: Any
     replica's client, say) or the same client."""
     response = requester.post("/projects", json={
         "name": "Pets", "instructions": "What animal is it?", "domain": "general", "label_schema": SCHEMA,
-        "reward_per_label": REWARD, "overlap": overlap, "gold_rate": 0.0})
+        "reward_per_label": str(REWARD), "overlap": overlap, "gold_rate": 0.0})
     assert response.status_code == 201, response.text
     project = response.json()
     body = "".join(f'{{"id": "t{i}", "data": {{"text": "item {i}"}}}}\n' for i in range(tasks))

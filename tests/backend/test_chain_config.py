@@ -79,7 +79,7 @@ def test_feeCeilingBelowBaseFee_settlementHolds_clearStatus_thenResumesWhenRaise
     settings.max_fee_gwei, settings.priority_fee_gwei = ceiling, Decimal(0)
     # Projects are registered on-chain: with the ceiling in force that is refused too, clearly.
     refused = requester_client.post("/projects", json={
-        "name": "x", "instructions": "", "domain": "general", "reward_per_label": REWARD, "overlap": 1,
+        "name": "x", "instructions": "", "domain": "general", "reward_per_label": str(REWARD), "overlap": 1,
         "label_schema": {"type": "classification", "labels": ["cat", "dog"]}})
     assert refused.status_code == 503, refused.text
     assert refused.json()["error"] == "fee_above_ceiling" and "LABELSHARE_MAX_FEE_GWEI" in refused.json()["detail"]

@@ -255,7 +255,7 @@ def test_rpcFault_projectRegistration_503ThenNothingStoredOrRegistered(proxied, 
     started = time.monotonic()
     response = requester.post("/projects", json={
         "name": "Pets", "instructions": "x", "domain": "general", "label_schema": SCHEMA,
-        "reward_per_label": REWARD, "overlap": 1, "gold_rate": 0.0})
+        "reward_per_label": str(REWARD), "overlap": 1, "gold_rate": 0.0})
     elapsed = time.monotonic() - started
     _chain_error(response, settings, FAILURE_WORDS[mode])
     if mode != "refuse":
@@ -267,7 +267,7 @@ def test_rpcFault_projectRegistration_503ThenNothingStoredOrRegistered(proxied, 
     assert direct.ledger.functions.projectCount().call() == projects_before  # nothing was sent
     created = requester.post("/projects", json={
         "name": "Pets", "instructions": "x", "domain": "general", "label_schema": SCHEMA,
-        "reward_per_label": REWARD, "overlap": 1, "gold_rate": 0.0})
+        "reward_per_label": str(REWARD), "overlap": 1, "gold_rate": 0.0})
     assert created.status_code == 201, created.text
     assert created.json()["id"] == projects_before + 1
 
@@ -283,7 +283,7 @@ def test_rpcAnswerLost_rawTransaction_retriedSafely_projectRegisteredOnce(proxie
     proxy.fail("lose", {"eth_sendRawTransaction"}, times=1)
     response = requester.post("/projects", json={
         "name": "Pets", "instructions": "x", "domain": "general", "label_schema": SCHEMA,
-        "reward_per_label": REWARD, "overlap": 1, "gold_rate": 0.0})
+        "reward_per_label": str(REWARD), "overlap": 1, "gold_rate": 0.0})
     assert response.status_code == 201, response.text
     assert proxy.failed["eth_sendRawTransaction"] == 1 and proxy.passed["eth_sendRawTransaction"] == 1
     assert direct.ledger.functions.projectCount().call() == projects_before + 1 == response.json()["id"]

@@ -112,7 +112,7 @@ def _submit_ok(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
 def _project(requester_client, labels: list[str], name: str = "Pets") -> dict[str, Any]:
     response = requester_client.post("/projects", json={
         "name": name, "instructions": "What is it?", "domain": "general",
-        "label_schema": {"type": "classification", "labels": labels}, "reward_per_label": 10**18, "overlap": 1,
+        "label_schema": {"type": "classification", "labels": labels}, "reward_per_label": str(10**18), "overlap": 1,
         "gold_rate": 0.0})
     assert response.status_code == 201, response.text
     project = response.json()
@@ -278,7 +278,7 @@ def test_loneSurrogateOrNulEscapes_invalidInputEverywhere(api, offered, requeste
     w, client, offer = offered
     body = w.sign_submission(offer, CAT)
     before = _counts(api)
-    project_json = json.dumps({"name": "@@", "instructions": "x", "domain": "general", "reward_per_label": 1,
+    project_json = json.dumps({"name": "@@", "instructions": "x", "domain": "general", "reward_per_label": "1",
                                "label_schema": {"type": "classification", "labels": ["a", "b"]}, "overlap": 1})
     for escape in ("\\ud800", "\\udfff", "\\ud83d\\ud83d", "\\u0000"):
         what = "NUL" if escape == "\\u0000" else "surrogate"
@@ -327,7 +327,7 @@ def test_labelsComparedCodePointForCodePoint_lookAlikesAndOtherFormsRefused(api,
     rtl = "\u05d7\u05ea\u05d5\u05dc"  # a right-to-left label is as valid as any
     project = _project(requester_client, [cafe_nfc, "cat", rtl])
     w, client, offer = annotator(project["id"])
-    nonce = secrets.randbits(64)
+    nonce = secrets.randbits(53)
     before = _counts(api)
     for name, label in [
         ("nfd", unicodedata.normalize("NFD", cafe_nfc)),  # "cafe\u0301": the same text to a reader
@@ -350,7 +350,7 @@ def test_labelsComparedCodePointForCodePoint_lookAlikesAndOtherFormsRefused(api,
 def test_veryLongLabels_refused(api, requester_client, annotator):
     project = _project(requester_client, ["cat", "dog"])
     w, client, offer = annotator(project["id"])
-    nonce = secrets.randbits(64)
+    nonce = secrets.randbits(53)
     limit = api.app.state.settings.max_payload_bytes
     before = _counts(api)
 
@@ -366,7 +366,7 @@ def test_veryLongLabels_refused(api, requester_client, annotator):
     assert len(body["detail"]) <= 1000 and body["detail"].endswith("…"), body["detail"]
     # A project label over 64 characters is refused when the project is created.
     response = requester_client.post("/projects", json={
-        "name": "Long", "instructions": "x", "domain": "general", "reward_per_label": 1, "overlap": 1,
+        "name": "Long", "instructions": "x", "domain": "general", "reward_per_label": "1", "overlap": 1,
         "label_schema": {"type": "classification", "labels": ["x" * 65, "y"]}})
     _assert_error(response, 400, "invalid_input", "label_schema.classification.labels.0")
     assert _counts(api) == before
@@ -460,7 +460,7 @@ def test_submissions_concurrentReplaysStoreOne(api, make_project, annotator):
 
 def test_submissions_deadlineAndDomainEdgeValues(api, offered):
     w, client, offer = offered
-    nonce = secrets.randbits(64)
+    nonce = secrets.randbits(53)
     now = int(time.time())
     domain = offer["eip712_domain"]
     before = _counts(api)
@@ -470,7 +470,12 @@ def test_submissions_deadlineAndDomainEdgeValues(api, offered):
         ("deadlineZero", w.sign_submission(offer, CAT, nonce=nonce, deadline=0), 400, "deadline_expired", "deadline"),
         ("deadlineUint256Max", w.sign_submission(offer, CAT, nonce=nonce, deadline=2**256 - 1), 400, "invalid_input",
          "deadline"),
-        ("chainIdPast2pow256", w.sign_submission(offer, CAT, nonce=nonce) | {"chain_id": 2**300}, 403,
+        # Integers in JSON bodies are bounded to 2^53 - 1 (exact in every parser); below it, any other chain is 403.
+        ("chainIdPast2pow53", w.sign_submission(offer, CAT, nonce=nonce) | {"chain_id": 2**53}, 400,
+         "invalid_input", "chain_id"),
+        ("chainIdPast2pow256", w.sign_submission(offer, CAT, nonce=nonce) | {"chain_id": 2**300}, 400,
+         "invalid_input", "chain_id"),
+        ("chainIdLargestOther", w.sign_submission(offer, CAT, nonce=nonce) | {"chain_id": 2**53 - 1}, 403,
          "wrong_domain", "chain_id"),
         ("contractNotAnAddress", w.sign_submission(offer, CAT, nonce=nonce) | {"verifying_contract": "0x1234"}, 403,
          "wrong_domain", "verifying_contract"),

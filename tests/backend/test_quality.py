@@ -29,7 +29,7 @@ def _project(requester_client, *, domain: str = "general", overlap: int = 1, gol
              reward: int = REWARD, **policy: Any) -> dict[str, Any]:
     response = requester_client.post("/projects", json={
         "name": "Pets", "instructions": "What animal is it?", "domain": domain, "label_schema": CLASSIFICATION,
-        "reward_per_label": reward, "overlap": overlap, "gold_rate": gold_rate, **policy})
+        "reward_per_label": str(reward), "overlap": overlap, "gold_rate": gold_rate, **policy})
     assert response.status_code == 201, response.text
     return response.json()
 

@@ -165,7 +165,7 @@ def test_submissions_rejectedIfSignerMismatch(api, make_project, annotator, case
     w, client, offer = annotator(project["id"])
     other, other_client, other_offer = annotator(project["id"])
     assert other_offer["task_id"] == offer["task_id"]
-    nonce = secrets.randbits(64)
+    nonce = secrets.randbits(53)
     if case == "anotherKeySignsTheSameMessage":
         # The message names the signed-in annotator, but another key signed it.
         bad, poster = _sign_for(other.account, w.address, offer, CAT, nonce), client
@@ -191,7 +191,7 @@ def test_submissions_rejectedIfSignerMismatch(api, make_project, annotator, case
 def test_submissions_rejectedIfDeadlineOutOfRange(api, make_project, annotator, offset, code):
     project = make_project(tasks=1, overlap=1)
     w, client, offer = annotator(project["id"])
-    nonce = secrets.randbits(64)
+    nonce = secrets.randbits(53)
     bad = w.sign_submission(offer, CAT, nonce=nonce, deadline=int(time.time()) + offset)
 
     _assert_error(client.post("/submissions", json=bad), 400, code, field="deadline")
@@ -206,7 +206,7 @@ def test_submissions_rejectedIfDeadlineOutOfRange(api, make_project, annotator, 
 def test_submissions_conflictIfNonceReusedOnAnotherTask(api, make_project, annotator):
     project = make_project(tasks=2, overlap=1)
     w, client, first = annotator(project["id"])
-    nonce = secrets.randbits(64)
+    nonce = secrets.randbits(53)
     _submit_ok(client, w.sign_submission(first, CAT, nonce=nonce))
     second = client.get("/tasks/next", params={"project_id": project["id"]}).json()
     assert second["task_id"] != first["task_id"]
@@ -230,7 +230,7 @@ def test_submissions_forbiddenIfWrongDomain(api, make_project, annotator, case, 
     project = make_project(tasks=1, overlap=1)
     w, client, offer = annotator(project["id"])
     ours = offer["eip712_domain"]
-    nonce = secrets.randbits(64)
+    nonce = secrets.randbits(53)
     if case == "wrongChainId":
         bad = w.sign_submission(offer, CAT, nonce=nonce, domain=ours | {"chainId": 1})
         assert bad["chain_id"] == 1
@@ -253,7 +253,7 @@ def test_submissions_forbiddenIfWrongDomain(api, make_project, annotator, case, 
 def test_submissions_rejectedIfLabelHashOfAnotherPayload(api, make_project, annotator):
     project = make_project(tasks=1, overlap=1)
     w, client, offer = annotator(project["id"])
-    nonce = secrets.randbits(64)
+    nonce = secrets.randbits(53)
     signed_cat = w.sign_submission(offer, CAT, nonce=nonce)
 
     _assert_error(client.post("/submissions", json=signed_cat | {"payload": DOG}), 400, "invalid_input",
@@ -299,7 +299,7 @@ def test_submissions_rejectedIfPayloadBreaksSchema(api, make_project, requester_
         data = {"width": 100, "height": 100} if schema is BOXES else {"a": "first answer", "b": "second answer"}
         _upload(requester_client, project["id"], [{"id": "t0", "data": data}])
     w, client, offer = annotator(project["id"])
-    nonce = secrets.randbits(64)
+    nonce = secrets.randbits(53)
 
     _assert_error(client.post("/submissions", json=w.sign_submission(offer, payload, nonce=nonce)), 400,
                   "schema_violation", field=field)
@@ -312,7 +312,7 @@ def test_submissions_rejectedIfPayloadBreaksSchema(api, make_project, requester_
 def test_submissions_payloadTooLargeIfLabelOverLimit(api, make_project, annotator):
     project = make_project(tasks=1, overlap=1)
     w, client, offer = annotator(project["id"])
-    nonce = secrets.randbits(64)
+    nonce = secrets.randbits(53)
 
     body = _assert_error(client.post("/submissions", json=w.sign_submission(offer, {"label": "x" * 300}, nonce=nonce)),
                          413, "payload_too_large", field="payload")
@@ -363,7 +363,7 @@ def test_submissions_notFoundIfTaskNotInProject(api, make_project, annotator, ca
     else:
         other = make_project(tasks=1, overlap=1)
         wrong = offer | {"project_id": other["id"]}  # this project's task, signed as the other project's
-    nonce = secrets.randbits(64)
+    nonce = secrets.randbits(53)
 
     _assert_error(client.post("/submissions", json=w.sign_submission(wrong, CAT, nonce=nonce)), 404, "not_found",
                   field="task_id")
@@ -407,7 +407,7 @@ def test_submissions_forbiddenIfTaskNotOffered(api, make_project, annotator):
     project = make_project(tasks=2, overlap=1)
     w, client, offer = annotator(project["id"])
     never_offered = task_key(project["id"], "t1" if offer["task_id"] == task_key(project["id"], "t0") else "t0")
-    nonce = secrets.randbits(64)
+    nonce = secrets.randbits(53)
 
     _assert_error(client.post("/submissions", json=w.sign_submission(offer | {"task_id": never_offered}, CAT,
                                                                         nonce=nonce)),
@@ -424,7 +424,7 @@ def test_submissions_conflictIfAlreadySubmitted(api, make_project, annotator):
     project = make_project(tasks=2, overlap=3)  # overlap 3: the task stays open after one label
     w, client, offer = annotator(project["id"])
     _submit_ok(client, w.sign_submission(offer, CAT))
-    nonce = secrets.randbits(64)
+    nonce = secrets.randbits(53)
 
     _assert_error(client.post("/submissions", json=w.sign_submission(offer, DOG, nonce=nonce)), 409,
                   "already_submitted", field="task_id")
@@ -448,7 +448,7 @@ def test_tasksNext_forbiddenIfSpecialistProjectWithoutQualification(api, make_pr
     # Nor can the task be submitted without the offer.
     offer = {"project_id": project["id"], "task_id": task_key(project["id"], "t0"),
              **client.get("/chain").json()}
-    nonce = secrets.randbits(64)
+    nonce = secrets.randbits(53)
     _assert_error(client.post("/submissions", json=w.sign_submission(offer, CAT, nonce=nonce)), 403,
                   "task_not_offered", field="task_id")
     assert _count(api, Submission) == 0
@@ -676,7 +676,7 @@ def test_authVerify_invalidInputIfMessageMissing(api, anonymous):
 
 
 _PROJECT = {"name": "Pets", "instructions": "What animal is it?", "domain": "general",
-            "label_schema": {"type": "classification", "labels": ["cat", "dog"]}, "reward_per_label": 10**18,
+            "label_schema": {"type": "classification", "labels": ["cat", "dog"]}, "reward_per_label": str(10**18),
             "overlap": 3, "gold_rate": 0.0}
 
 
@@ -692,7 +692,7 @@ def test_projects_forbiddenIfNotARequester(api, annotator, ledger):
 @pytest.mark.parametrize(("change", "field"), [
     pytest.param({"overlap": 0}, "overlap", id="overlapZero"),
     pytest.param({"domain": "astrology"}, "domain", id="unknownDomain"),
-    pytest.param({"reward_per_label": 0}, "reward_per_label", id="rewardZero"),
+    pytest.param({"reward_per_label": "0"}, "reward_per_label", id="rewardZero"),
     pytest.param({"label_schema": {"type": "classification", "labels": ["cat"]}},
                  "label_schema.classification.labels", id="schemaWithOneLabel"),
 ])

@@ -148,7 +148,7 @@ def test_twoReplicas_sameNonceSlotOrSubmissionAtOnce_databaseAcceptsEachOnce(clu
         before = ledger.projectCount()
         created = _at_once(*[lambda c=c: c.post("/projects", json={
             "name": "race", "instructions": "", "domain": "general", "label_schema": SCHEMA,
-            "reward_per_label": REWARD, "overlap": 2, "gold_rate": 0.0}) for c in (on_a, on_b, on_a, on_b)])
+            "reward_per_label": str(REWARD), "overlap": 2, "gold_rate": 0.0}) for c in (on_a, on_b, on_a, on_b)])
         assert [r.status_code for r in created] == [201] * 4, [r.text for r in created]
         ids = sorted(r.json()["id"] for r in created)
         assert ids == list(range(before + 1, before + 5)) and ledger.projectCount() == before + 4

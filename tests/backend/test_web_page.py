@@ -36,7 +36,7 @@ def _create_project(client: httpx.Client, name: str, instructions: str, schema: 
                     tasks: list[dict]) -> dict:
     response = client.post("/projects", json={
         "name": name, "instructions": instructions, "domain": "general", "label_schema": schema,
-        "reward_per_label": reward, "overlap": 1, "gold_rate": 0.0})
+        "reward_per_label": str(reward), "overlap": 1, "gold_rate": 0.0})
     assert response.status_code == 201, response.text
     project = response.json()
     body = "".join(json.dumps(task) + "\n" for task in tasks)

@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (chain, auth, projects, tasks, submissions, me, qualifications, epochs, licences):
         app.include_router(module.router)
     # Error responses (ErrorOut), the import's raw body and the export's formats in the OpenAPI document.
-    document_openapi(app, rate_limited=settings.rate_limit_enabled, exempt_paths=EXEMPT_PATHS)
+    document_openapi(app, settings, exempt_paths=EXEMPT_PATHS)
 
     # The annotator/requester/audit web page: static files, its script bundled at install time.
     if bundle_missing():

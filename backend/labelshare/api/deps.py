@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -20,6 +21,7 @@ from labelshare.errors import Forbidden
 from labelshare.licences import LicenceBook
 from labelshare.manifests import ManifestStore
 from labelshare.settled import SettledView
+from labelshare.wire import MAX_SAFE_INTEGER
 
 
 def _db(request: Request) -> Iterator[Session]:
@@ -65,10 +67,14 @@ LicenceBookDep = Annotated[LicenceBook, Depends(_licence_book)]
 SettledViewDep = Annotated[SettledView, Depends(_settled_view)]
 
 
-async def _bearer(authorization: Annotated[str | None, Header()] = None) -> str | None:
-    if authorization and authorization.lower().startswith("bearer "):
-        return authorization[7:].strip()
-    return None
+# Declares the HTTP bearer scheme in the OpenAPI document (``securitySchemes``) and on every
+# operation that depends on it; auto_error=False so a missing token is our 401 (require_token).
+_bearer_scheme = HTTPBearer(auto_error=False, scheme_name="bearer",
+                            description="the token POST /auth/verify returns: 'Authorization: Bearer <token>'")
+
+
+async def _bearer(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)]) -> str | None:
+    return credentials.credentials.strip() if credentials is not None else None
 
 
 def _session_cache(app: FastAPI) -> SessionCache:
@@ -113,4 +119,5 @@ CurrentRequester = Annotated[str, Depends(_current_requester)]
 # Paging of the lists that grow without bound (submissions, epochs): newest first, ``limit`` at a
 # time, older than the id ``before``. Unbounded answers cost memory and time that grew with the data.
 Limit = Annotated[int, Query(ge=1, le=1000, description="at most this many, newest first")]
-Before = Annotated[int | None, Query(ge=1, le=2**63 - 1, description="only ids below this one (the last id seen)")]
+Before = Annotated[int | None, Query(ge=1, le=MAX_SAFE_INTEGER,
+                                     description="only ids below this one (the last id seen)")]

@@ -35,7 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["InputGuardMiddleware", "body_problem"]
+__all__ = ["MAX_DIGITS", "InputGuardMiddleware", "body_problem"]
 
 # A JSON string, escapes included; an unterminated one runs to the end (so a scan stays linear).
 _STRING = re.compile(rb'"[^"\\]*+(?:\\[\s\S][^"\\]*+)*+(?:"|\\?\Z)')
@@ -51,8 +51,8 @@ for _b in b"[{":
     _DEPTH_STEP[_b] = 1
 for _b in b"]}":
     _DEPTH_STEP[_b] = -1
-_MAX_DIGITS = sys.get_int_max_str_digits() or 4300
-_LONG_NUMBER = re.compile(rb"[0-9]{%d}" % (_MAX_DIGITS + 1))
+MAX_DIGITS = sys.get_int_max_str_digits() or 4300
+_LONG_NUMBER = re.compile(rb"[0-9]{%d}" % (MAX_DIGITS + 1))
 _INLINE_BYTES = 64 * 1024
 
 
@@ -75,7 +75,7 @@ def body_problem(body: bytes, json: bool, max_depth: int) -> str | None:
         return None  # cannot be too deep
     structure = _STRING.sub(b"", body)  # what is left is numbers, literals and brackets
     if long_number and _LONG_NUMBER.search(structure):
-        return f"request body holds a number of more than {_MAX_DIGITS} digits"
+        return f"request body holds a number of more than {MAX_DIGITS} digits"
     brackets = structure.translate(None, _NOT_BRACKETS)
     if len(brackets) > max_depth and max(accumulate(map(_DEPTH_STEP.__getitem__, brackets))) > max_depth:
         return f"request body is JSON nested deeper than {max_depth} levels"

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from labelshare.wire import SIGNATURE, Address, Bytes32, DecimalString, documented_pattern
+
 
 class NonceOut(BaseModel):
     nonce: str
@@ -15,27 +17,29 @@ class NonceOut(BaseModel):
 
 class SignInIn(BaseModel):
     message: str = Field(max_length=4096, description="the EIP-4361 message, as signed")
-    signature: str = Field(max_length=200, description="personal_sign signature of the message, hex")
+    signature: str = Field(max_length=200, description="personal_sign signature of the message, hex",
+                           json_schema_extra=documented_pattern(SIGNATURE))
 
 
 class SessionOut(BaseModel):
-    token: str
-    address: str
+    token: str = Field(description="the bearer token: send it as 'Authorization: Bearer <token>'")
+    address: Address
     expires_at: datetime
     requester: bool
 
 
 class ChainOut(BaseModel):
     chain_id: int
-    ledger: str
-    token: str
+    ledger: Address
+    token: Address
     eip712_domain: dict[str, Any]
     eip712_types: dict[str, Any]
     siwe_domain: str = Field(description="the EIP-4361 domain sign-in messages must name")
     rpc_url: str | None = Field(description="a public RPC URL for read-only chain access, if the service offers one")
     deployment_block: int = Field(description="the block the protocol was deployed at: where event scans start")
-    licences: str | None = Field(default=None, description="the DatasetLicences contract")
-    stablecoin: str | None = Field(default=None, description="a test ERC-20 (tUSD) licences can be paid in; local chains only")
+    licences: Address | None = Field(default=None, description="the DatasetLicences contract")
+    stablecoin: Address | None = Field(default=None,
+                                       description="a test ERC-20 (tUSD) licences can be paid in; local chains only")
 
 
 class SettlementStatusOut(BaseModel):
@@ -68,18 +72,18 @@ class ContractAbis(BaseModel):
 
 class ProjectOut(BaseModel):
     id: int
-    owner: str
+    owner: Address
     name: str
     instructions: str
     domain: str
     label_schema: dict[str, Any]
-    spec_hash: str
-    reward_per_label: str = Field(description="smallest token unit, decimal string")
+    spec_hash: Bytes32
+    reward_per_label: DecimalString = Field(description="smallest token unit, decimal string")
     overlap: int
     gold_rate: float
     reward_policy: dict[str, Any] = Field(description="rewards.RewardPolicy: gold_window, floor_bps, domain_multiplier_bps")
     open: bool
-    registered_tx: str
+    registered_tx: Bytes32
 
 
 class ImportOut(BaseModel):
@@ -89,7 +93,7 @@ class ImportOut(BaseModel):
 
 class TaskOffer(BaseModel):
     project_id: int
-    task_id: str = Field(description="bytes32 id to sign as taskId")
+    task_id: Bytes32 = Field(description="bytes32 id to sign as taskId")
     data: dict[str, Any]
     label_schema: dict[str, Any]
     instructions: str
@@ -100,13 +104,13 @@ class TaskOffer(BaseModel):
 class SubmissionOut(BaseModel):
     id: int
     project_id: int
-    task_id: str
+    task_id: Bytes32 = Field(description="the task's bytes32 id, as signed")
     status: str
     reason: str | None
-    reward: str
+    reward: DecimalString
     quality_factor_bps: int | None = Field(description="the quality factor applied to the reward (10000 = full)")
     epoch_id: int | None
-    label_hash: str
+    label_hash: Bytes32
     created_at: datetime
 
 
@@ -120,23 +124,23 @@ EPOCH_REASON = "why the epoch is not settled although the backend recorded it so
 
 class EpochReward(BaseModel):
     epoch_id: int
-    amount: str
+    amount: DecimalString
     annotations: int
     status: str = Field(description=EPOCH_STATUS)
     reason: str | None = Field(default=None, description=EPOCH_REASON)
-    tx_hashes: list[str]
+    tx_hashes: list[Bytes32]
 
 
 class RewardsOut(BaseModel):
-    address: str
-    pending: str = Field(description="accepted, not settled on-chain at the configured confirmations "
-                                     "(includes `resending`)")
+    address: Address
+    pending: DecimalString = Field(description="accepted, not settled on-chain at the configured confirmations "
+                                               "(includes `resending`)")
     pending_annotations: int
-    settled: str = Field(description="in epochs the ledger holds settled at the configured confirmations")
-    resending: str = Field(description="part of `pending`: in epochs recorded as settled that the ledger no "
-                                       "longer holds (status resending or confirming)")
-    unverified: str = Field(description="in epochs recorded as settled while the chain could not be asked: "
-                                        "neither pending nor settled")
+    settled: DecimalString = Field(description="in epochs the ledger holds settled at the configured confirmations")
+    resending: DecimalString = Field(description="part of `pending`: in epochs recorded as settled that the ledger "
+                                                 "no longer holds (status resending or confirming)")
+    unverified: DecimalString = Field(description="in epochs recorded as settled while the chain could not be "
+                                                  "asked: neither pending nor settled")
     reason: str | None = Field(default=None, description="why anything recorded as settled is not counted as "
                                                          "settled (null when everything is verified)")
     epochs: list[EpochReward]
@@ -146,12 +150,12 @@ class EpochOut(BaseModel):
     id: int
     status: str = Field(description=EPOCH_STATUS)
     reason: str | None = Field(default=None, description=EPOCH_REASON)
-    root: str
+    root: Bytes32
     annotation_count: int
-    total_reward: str
+    total_reward: DecimalString
     chunk_count: int
     manifest_sha256: str
-    tx_hashes: list[str]
+    tx_hashes: list[Bytes32]
     closed_at: datetime
     settled_at: datetime | None = Field(description="when the backend confirmed it; null unless status is settled")
 
@@ -170,7 +174,7 @@ class DomainReliability(BaseModel):
 
 
 class QualityOut(BaseModel):
-    address: str
+    address: Address
     suspended: bool
     suspension_reason: str | None
     domains: list[DomainReliability]
@@ -212,11 +216,11 @@ class GradeOut(BaseModel):
     correct: int
     total: int
     passed: bool
-    grant_tx: str | None = Field(description="the ledger transaction granting the qualification")
+    grant_tx: Bytes32 | None = Field(description="the ledger transaction granting the qualification")
 
 
 class AnnotatorQuality(BaseModel):
-    address: str
+    address: Address
     submissions: int
     accepted: int
     rejected: int
@@ -238,7 +242,7 @@ class ProjectQualityOut(BaseModel):
 
 class TaskOut(BaseModel):
     task_id: str = Field(description="the requester's id for the task")
-    task_key: str = Field(description="bytes32 id annotators sign as taskId")
+    task_key: Bytes32 = Field(description="bytes32 id annotators sign as taskId")
     data: dict[str, Any]
     gold: bool
     submissions: int
@@ -250,14 +254,14 @@ class TaskOut(BaseModel):
 class InclusionProofOut(BaseModel):
     epoch_id: int
     submission_id: int
-    annotator: str
+    annotator: Address
     project_id: int
-    task_id: str
-    label_hash: str
-    reward: str
-    leaf: str
-    proof: list[str]
-    root: str
+    task_id: Bytes32
+    label_hash: Bytes32
+    reward: DecimalString
+    leaf: Bytes32
+    proof: list[Bytes32]
+    root: Bytes32
 
 
 # ---------------------------------------------------------------- licences
@@ -270,27 +274,28 @@ class VersionOut(BaseModel):
     from_epoch: int = Field(description="first settled ledger epoch of the dataset version")
     to_epoch: int = Field(description="last settled ledger epoch of the dataset version")
     published_at: int = Field(description="block timestamp of publication, seconds")
-    shares_root: str = Field(description="Merkle root over (annotator, shares) leaves")
-    total_shares: str
-    tx_hash: str | None = None
+    shares_root: Bytes32 = Field(description="Merkle root over (annotator, shares) leaves")
+    total_shares: DecimalString
+    tx_hash: Bytes32 | None = None
 
 
 class CurrencyAmount(BaseModel):
-    currency: str = Field(description="0x000…000 for ETH, else the ERC-20's address")
+    currency: Address = Field(description="0x000…000 for ETH, else the ERC-20's address")
     symbol: str
     decimals: int
 
 
 class PriceOut(CurrencyAmount):
-    price: str
+    price: DecimalString
 
 
 class PoolOut(CurrencyAmount):
-    revenue_per_share: str = Field(description="contributors' revenue per share, scaled by 1e36")
-    contributed: str = Field(description="contributors' part of every sale of this version in this currency")
-    claimed: str
-    claimable: str = Field(description="what contributors can still claim")
-    dust: str = Field(description="rounding left in the contract: at most one unit per sale plus one per contributor")
+    revenue_per_share: DecimalString = Field(description="contributors' revenue per share, scaled by 1e36")
+    contributed: DecimalString = Field(description="contributors' part of every sale of this version in this currency")
+    claimed: DecimalString
+    claimable: DecimalString = Field(description="what contributors can still claim")
+    dust: DecimalString = Field(description="rounding left in the contract: at most one unit per sale plus one per "
+                                            "contributor")
 
 
 class VersionRevenueOut(VersionOut):
@@ -302,13 +307,13 @@ class LicenceOut(BaseModel):
     licence_id: int
     version_id: int
     project_id: int
-    buyer: str
-    currency: str
-    price: str
-    fee: str
-    requester_amount: str
-    contributors_amount: str
-    tx_hash: str
+    buyer: Address
+    currency: Address
+    price: DecimalString
+    fee: DecimalString
+    requester_amount: DecimalString
+    contributors_amount: DecimalString
+    tx_hash: Bytes32
     block: int
 
 
@@ -323,17 +328,17 @@ class ProjectRevenueOut(BaseModel):
 
 class ShareProofOut(BaseModel):
     version_id: int
-    annotator: str
-    shares: str
-    total_shares: str
-    proof: list[str]
+    annotator: Address
+    shares: DecimalString
+    total_shares: DecimalString
+    proof: list[Bytes32]
 
 
 class AnnotatorRevenueOut(CurrencyAmount):
     version_id: int
     project_id: int
-    shares: str
-    total_shares: str
-    claimed: str
-    claimable: str
-    proof: list[str] = Field(description="the shares leaf's Merkle proof, for DatasetLicences.claim")
+    shares: DecimalString
+    total_shares: DecimalString
+    claimed: DecimalString
+    claimable: DecimalString
+    proof: list[Bytes32] = Field(description="the shares leaf's Merkle proof, for DatasetLicences.claim")

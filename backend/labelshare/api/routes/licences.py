@@ -3,10 +3,10 @@ chain; buying and claiming are transactions the buyer's and the annotator's own 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from eth_utils import is_address, to_checksum_address
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
 from labelshare.api.deps import CurrentAnnotator, CurrentRequester, LicenceBookDep, SessionsDep
 from labelshare.api.schemas import (
@@ -14,6 +14,7 @@ from labelshare.api.schemas import (
 )
 from labelshare.errors import InvalidInput, NotFound
 from labelshare.projects import get_project
+from labelshare.wire import ADDRESS, documented_pattern
 
 router = APIRouter(tags=["licences"])
 
@@ -63,7 +64,8 @@ def project_revenue(project_id: int, sessions: SessionsDep, book: LicenceBookDep
 
 
 @router.get("/versions/{version_id}/shares/{address}", response_model=ShareProofOut)
-def share_proof(version_id: int, address: str, book: LicenceBookDep) -> ShareProofOut:
+def share_proof(version_id: int, address: Annotated[str, Path(json_schema_extra=documented_pattern(ADDRESS))],
+                book: LicenceBookDep) -> ShareProofOut:
     """A contributor's shares in a version and the Merkle proof ``DatasetLicences.claim`` takes."""
     if not is_address(address):
         raise InvalidInput("address must be a 20-byte hex address", field="address")

@@ -18,6 +18,7 @@ from labelshare.projects import (
     set_project_open,
 )
 from labelshare.tasks import import_tasks, parse_rows
+from labelshare.wire import ADDRESS, MAX_SAFE_INTEGER, documented_pattern
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
@@ -38,7 +39,8 @@ def create(body: ProjectCreate, requester: CurrentRequester, session: SessionDep
 @router.get("", response_model=list[ProjectOut])
 def list_projects(
     session: SessionDep,
-    owner: Annotated[str | None, Query(description="only this requester's projects, open or closed")] = None,
+    owner: Annotated[str | None, Query(description="only this requester's projects, open or closed",
+                                       json_schema_extra=documented_pattern(ADDRESS))] = None,
 ) -> list[ProjectOut]:
     """Open projects, or every project of one owner."""
     query = select(Project).order_by(Project.id)
@@ -122,7 +124,7 @@ def tasks(
 @router.get("/{project_id}/export")
 def export(project_id: int, caller: CurrentAnnotator, sessions: SessionsDep, book: LicenceBookDep,
            format: Annotated[Literal["jsonl", "csv"], Query()] = "jsonl",
-           version: Annotated[int | None, Query(ge=1, le=2**63 - 1,
+           version: Annotated[int | None, Query(ge=1, le=MAX_SAFE_INTEGER,
                                                 description="a dataset version: its labels only")] = None) -> Response:
     """Verified labels of completed tasks (JSONL or CSV). Without ``version``: every label, for
     the project's owner. With ``version``: the labels of that dataset version (tasks with work
