@@ -14,6 +14,7 @@ from ape.cli import ConnectedProviderCommand
 from labelshare.admin.deploy import find_live_deployment
 from labelshare.audit import run_audit
 from labelshare.cli.service import _manifest_source, print_report
+from labelshare.config import get_settings
 from labelshare.deployment import manifest_path
 
 
@@ -31,6 +32,8 @@ def cli(ecosystem, network, manifests, api, sample):
     token = w3.eth.contract(address=deployment.address("token"), abi=deployment.abi("token"))
     licences = (w3.eth.contract(address=deployment.address("licences"), abi=deployment.abi("licences"))
                 if "licences" in deployment.contracts else None)
+    if manifests is None and api is None:
+        manifests = get_settings().manifests_dir  # this stack's (LABELSHARE_RUN_DIR), as the API writes them
     report = run_audit(w3, ledger, token, deployment.block_number, _manifest_source(manifests, api), sample=sample,
                        licences=licences)
     print_report(report)

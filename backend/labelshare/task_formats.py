@@ -1,6 +1,6 @@
 """The task upload's formats (``POST /projects/{id}/tasks``), as models: ``tasks.import_tasks``
 validates each row with ``TaskRow``, and the OpenAPI document and the README's "Task upload
-formats" section (``python scripts/upload_formats.py``) are generated from them, so neither can
+formats" section (``python tools/readme/sections.py``) are generated from them, so neither can
 drift from what is checked. A gold answer is validated by the same label models (``labels``) as a
 submission's payload.
 """

@@ -16,7 +16,6 @@ import pkgutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -245,15 +244,6 @@ def test_document_statesTheInputGuardsRules(document, settings):
     assert "TaskRow" in json.dumps(upload["content"]["application/json"])
     gold = document["components"]["schemas"]["GoldTaskRow"]["properties"]["gold"]
     assert gold["allOf"] == [{"$ref": "#/components/schemas/LabelPayload"}]
-
-
-def test_readme_uploadFormatsSection_isTheGeneratedOne():
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    script = Path(__file__).parents[2] / "scripts" / "upload_formats.py"
-    result = subprocess.run([sys.executable, str(script), "--check", "README.md"], cwd=script.parents[1],
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "<!-- upload-formats:begin" in readme
 
 
 @SQLITE
