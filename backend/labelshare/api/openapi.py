@@ -49,7 +49,8 @@ _DESCRIPTIONS = {
 # What only the operation's code knows, on top of the rules of the module docstring.
 OPERATION_ERRORS: Mapping[tuple[str, str], frozenset[int]] = {
     ("POST", "/auth/verify"): frozenset({403}),  # wrong domain or chain, nonce unknown/used
-    ("GET", "/tasks/next"): frozenset({404, 409}),  # unknown project; offered concurrently
+    ("GET", "/tasks/next"): frozenset({404, 409}),  # unknown project; offered concurrently, too many open offers
+    ("DELETE", "/tasks/{task_id}/offer"): frozenset({409}),  # submitted, expired or released already
     ("POST", "/submissions"): frozenset({404, 409}),  # unknown task; duplicate, nonce, closed
     ("POST", "/projects/{project_id}/tasks"): frozenset({409, 413}),  # body read raw
     ("PUT", "/qualifications/{domain}"): frozenset({409}),
