@@ -18,6 +18,7 @@ import csv
 import io
 import json
 import random
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,8 +29,8 @@ from sqlalchemy import and_, exists, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from labelshare.db.models import Assignment, Project, Submission, Task, utcnow
 from labelshare.config import Settings
+from labelshare.db.models import Assignment, Project, Submission, Task, utcnow
 from labelshare.errors import Conflict, InvalidInput, LabelShareError, NotFound
 from labelshare.labels import label_schema_adapter, validate_label
 
@@ -241,7 +242,7 @@ def release_offer(session: Session, task_id: str, annotator: str) -> None:
     """Gives up ``annotator``'s open offer of the task ``task_id`` (its bytes32 hex id): the slot
     is free for others at once, and the task is not offered to this wallet again."""
     key = task_id.lower()
-    if len(key) != 66 or not key.startswith("0x") or any(c not in "0123456789abcdef" for c in key[2:]):
+    if not re.fullmatch(r"0x[0-9a-f]{64}", key):
         raise InvalidInput("task_id must be the task's bytes32 id: 0x and 64 hex digits", field="task_id")
     row = session.execute(
         select(Assignment).join(Task, Task.id == Assignment.task_id)

@@ -1,7 +1,8 @@
 """Rate limits (``labelshare.api.rate_limit``): per client IP on sign-in, on nonces and on every
 request and on ``GET /tasks/next``; per signed-in wallet on ``POST /submissions`` and
-``GET /tasks/next``. Over a limit the answer is ``429 {"error": "rate_limited", "detail": ..., "field": null}`` with ``Retry-After``,
-and nothing is stored; other IPs and other wallets are not affected; ``/health`` never is.
+``GET /tasks/next``. Over a limit the answer is ``429 {"error": "rate_limited", "detail": ...,
+"field": null}`` with ``Retry-After``, and nothing is stored; other IPs and other wallets are not
+affected; ``/health`` never is.
 
 Each test sets tiny limits with ``@pytest.mark.settings`` on its own server. Another client IP
 is simulated with ``X-Forwarded-For``, which uvicorn honours from 127.0.0.1 (its default
