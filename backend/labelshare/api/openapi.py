@@ -39,7 +39,8 @@ _DESCRIPTIONS = {
     403: "forbidden: not a requester or admin, signer_mismatch, wrong_domain, task_not_offered, "
          "annotator_suspended, a sign-in nonce unknown, expired or used",
     404: "not_found: no such project, task, epoch, attempt or domain",
-    409: "conflict: already_submitted, nonce_reused, the task or project is closed, a concurrent change",
+    409: "conflict: already_submitted, nonce_reused, the task or project is closed, a concurrent change, "
+         "too many open offers, an offer already ended",
     413: "payload_too_large: the request body or the label payload is over its limit",
     429: "rate_limited: too many requests; retry after Retry-After seconds",
     503: "unavailable: the database (database_unavailable, with Retry-After), the chain (chain_error) or an "
