@@ -338,7 +338,13 @@ class LabelShareClient:
     # ------------------------------------------------------------ annotator
 
     def next_task(self, project_id: int) -> dict[str, Any] | None:
+        """An offer of a task (held until its ``expires_at``), or None when none is left for me.
+        While I hold the most open offers a project allows, this is the oldest of them again."""
         return self._call("GET", "/tasks/next", params={"project_id": project_id})
+
+    def release(self, task_id: str) -> None:
+        """Gives up my open offer of ``task_id`` (a skip): its slot goes to others at once."""
+        self._call("DELETE", f"/tasks/{task_id}/offer")
 
     def submit(self, offer: dict[str, Any], payload: Any) -> dict[str, Any]:
         """Signs ``payload`` for ``offer`` (a ``next_task`` result, or any dict with project_id,

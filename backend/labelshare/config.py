@@ -75,6 +75,20 @@ class Settings(BaseSettings):
     max_deadline_seconds: int = 24 * 3600  # a deadline further out than this is refused
     max_json_depth: int = 64  # JSON bodies nested deeper are refused (labelshare.api.input_guard)
 
+    # Offers (/tasks/next; labelshare.tasks): how long an unsubmitted offer holds its slot, and
+    # how many open offers one wallet may hold in a project and in all. Wallets are free: these
+    # keep one from holding a project's tasks away from everyone else.
+    offer_ttl_seconds: float = 300.0
+    max_open_offers_per_project: int = 1
+    max_open_offers: int = 3
+
+    @field_validator("offer_ttl_seconds", "max_open_offers_per_project", "max_open_offers")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be positive")
+        return value
+
     # Epochs: close when the oldest pending accepted annotation is this old, or this many wait.
     epoch_max_age_seconds: float = 5.0
     epoch_max_annotations: int = 1000
@@ -140,10 +154,12 @@ class Settings(BaseSettings):
     rate_limit_nonce_per_ip: str = "120/minute"  # GET /auth/nonce (each stores a nonce), per client IP
     rate_limit_submissions_per_address: str = "600/minute"  # POST /submissions, per signed-in wallet
     rate_limit_tasks_per_address: str = "600/minute"  # GET /tasks/next, per signed-in wallet
+    rate_limit_tasks_per_ip: str = "3000/minute"  # GET /tasks/next, per client IP (however many wallets)
     rate_limit_storage_uri: str = "async+memory://"  # an async storage of the limits library
 
     @field_validator("rate_limit_per_ip", "rate_limit_sign_in_per_ip", "rate_limit_nonce_per_ip",
-                     "rate_limit_submissions_per_address", "rate_limit_tasks_per_address")
+                     "rate_limit_submissions_per_address", "rate_limit_tasks_per_address",
+                     "rate_limit_tasks_per_ip")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         parse_many(value)  # ValueError (a settings error at start-up) if it is not a rate limit

@@ -108,7 +108,8 @@ class NotFound(LabelShareError, LookupError):
 
 
 class Conflict(LabelShareError):
-    """The request collides with the stored state (e.g. nothing new to publish); ask again or change it."""
+    """The request collides with the stored state (a closed task, too many open offers, an offer already
+    ended, nothing new to publish); the detail says which."""
 
     status, code = 409, "conflict"
 

@@ -1,6 +1,13 @@
 """Tasks: import (JSON, JSONL, CSV) with a per-row error report, and offering the next task to an
 annotator (respecting overlap, qualifications and never the same task twice).
 
+An offer (an ``Assignment``) holds one of the task's overlap slots until it is submitted, it
+expires (``offer_ttl_seconds``) or its holder releases it. Wallets are free, so what one wallet
+can hold is capped: ``max_open_offers_per_project`` open offers in a project (asking again at the
+cap answers the oldest of them again: an annotator who reloads the page gets the same task) and
+``max_open_offers`` across projects (over it: 409 until one is submitted, released or expired).
+A released or expired offer is never offered to its wallet again, like any task it has seen.
+
 An import is all-or-nothing: if any row is invalid nothing is stored and every bad row is
 reported, so a requester fixes the file and sends it again.
 """
@@ -11,25 +18,29 @@ import csv
 import io
 import json
 import random
+import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from eth_abi import encode
 from eth_utils import keccak
 from pydantic import ValidationError
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, exists, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from labelshare.config import Settings
 from labelshare.db.models import Assignment, Project, Submission, Task, utcnow
-from labelshare.errors import Conflict, InvalidInput, LabelShareError
+from labelshare.errors import Conflict, InvalidInput, LabelShareError, NotFound
 from labelshare.labels import label_schema_adapter, validate_label
 from labelshare.task_formats import ROW_RULES, TaskRow
 
-__all__ = ["ImportRejected", "ImportReport", "RowError", "import_tasks", "offer_next_task", "parse_rows", "task_key"]
+__all__ = [
+    "ImportRejected", "ImportReport", "RowError", "import_tasks", "offer_next_task", "parse_rows", "release_offer",
+    "task_key",
+]
 
-ASSIGNMENT_TTL = timedelta(minutes=30)
 FORMATS = ("json", "jsonl", "csv")
 
 
@@ -160,14 +171,47 @@ def import_tasks(session: Session, project: Project, rows: list[tuple[int, Any]]
     return ImportReport(created=len(valid), gold=gold)
 
 
-def offer_next_task(session: Session, project: Project, annotator: str, rng: random.Random | None = None) -> Task | None:
-    """Assigns ``annotator`` a task of ``project`` they have not seen, or None if there is none.
+# The namespace of the per-wallet advisory locks (PostgreSQL's two-key form, apart from the
+# one-key locks of leader.py and engine.py).
+_OFFER_LOCK_NAMESPACE = 0x4C53_0F
+
+
+def _lock_wallet(session: Session, annotator: str) -> None:
+    """Serialises the offers of one wallet until the transaction ends, so two concurrent asks
+    cannot both pass its caps. SQLite needs nothing: every transaction is BEGIN IMMEDIATE."""
+    if session.get_bind().dialect.name == "postgresql":
+        key = int.from_bytes(bytes.fromhex(annotator[2:10]), "big", signed=True)  # 4 bytes of the address
+        session.execute(text("SELECT pg_advisory_xact_lock(:namespace, :key)"),
+                        {"namespace": _OFFER_LOCK_NAMESPACE, "key": key})
+
+
+def _open_offers(session: Session, annotator: str, now: datetime) -> list[tuple[Assignment, Task]]:
+    """The wallet's offers that still hold a slot (unexpired, unsubmitted, task still open), oldest first."""
+    return list(session.execute(
+        select(Assignment, Task).join(Task, Task.id == Assignment.task_id)
+        .where(Assignment.annotator == annotator, Assignment.expires_at > now, Task.complete.is_(False),
+               ~exists().where(and_(Submission.task_id == Assignment.task_id, Submission.annotator == annotator)))
+        .order_by(Assignment.created_at, Assignment.id)).tuples())
+
+
+def offer_next_task(session: Session, project: Project, annotator: str, settings: Settings,
+                    rng: random.Random | None = None) -> tuple[Task, Assignment] | None:
+    """Offers ``annotator`` a task of ``project`` (see the module docstring for the caps), or
+    None if there is none for them.
 
     A normal task is offered while its submissions plus live assignments to others stay below
     the overlap; gold tasks are mixed in at the project's gold rate and look the same.
     """
     rng = rng or random.SystemRandom()
+    _lock_wallet(session, annotator)
     now = utcnow()
+    held = _open_offers(session, annotator, now)
+    here = [(task, offer) for offer, task in held if task.project_id == project.id]
+    if len(here) >= settings.max_open_offers_per_project:
+        return here[0]
+    if len(held) >= settings.max_open_offers:
+        raise Conflict(f"you hold {len(held)} open offers, the most one wallet may: submit or release one "
+                       f"(DELETE /tasks/{{task_id}}/offer) or let it expire", field="project_id")
     already = select(Assignment.task_id).where(Assignment.annotator == annotator)
     live_others = (
         select(func.count()).select_from(Assignment)
@@ -185,11 +229,35 @@ def offer_next_task(session: Session, project: Project, annotator: str, rng: ran
     for query in order:
         task = session.scalars(query.order_by(Task.submission_count.desc(), Task.id).limit(1)).first()
         if task is not None:
-            session.add(Assignment(task_id=task.id, annotator=annotator, expires_at=now + ASSIGNMENT_TTL))
+            offer = Assignment(task_id=task.id, annotator=annotator, created_at=now,
+                               expires_at=now + timedelta(seconds=settings.offer_ttl_seconds))
+            session.add(offer)
             try:
                 session.flush()
             except IntegrityError:
                 raise Conflict("this task was just offered to you in another request; ask again") from None
-            return task
+            return task, offer
     return None
 
+
+def release_offer(session: Session, task_id: str, annotator: str) -> None:
+    """Gives up ``annotator``'s open offer of the task ``task_id`` (its bytes32 hex id): the slot
+    is free for others at once, and the task is not offered to this wallet again."""
+    key = task_id.lower()
+    if not re.fullmatch(r"0x[0-9a-f]{64}", key):
+        raise InvalidInput("task_id must be the task's bytes32 id: 0x and 64 hex digits", field="task_id")
+    row = session.execute(
+        select(Assignment).join(Task, Task.id == Assignment.task_id)
+        .where(Task.task_key == key, Assignment.annotator == annotator)
+        .with_for_update(of=Assignment)).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"you hold no offer of task {task_id}", field="task_id")
+    submitted = session.scalars(select(Submission.id).where(Submission.task_id == row.task_id,
+                                                            Submission.annotator == annotator).limit(1)).first()
+    if submitted is not None:
+        raise Conflict("you already submitted a label for this task: there is no offer to release", field="task_id")
+    now = utcnow()
+    if row.expires_at <= now:
+        raise Conflict(f"your offer of this task ended at {row.expires_at.isoformat()} (expired or released)",
+                       field="task_id")
+    row.expires_at = now  # what expiry does: the slot stops counting against the overlap

@@ -75,6 +75,7 @@ def _answers(path, payload_for):
     return rows
 
 
+@pytest.mark.settings(max_open_offers_per_project=5)  # `fetch` takes a batch of offers
 def test_cli_requesterAndAnnotator_labelSettleProveAndAudit(cli, api, token, requester_account, tmp_path):
     requester = str(tmp_path / "requester.json")
     os.environ["LABELSHARE_IMPORT_KEY"] = requester_account.key.hex()
@@ -143,6 +144,7 @@ def _session_token(tmp_path, api_url: str, address: str) -> str:
     return sessions[f"{api_url}|{address.lower()}"]["token"]
 
 
+@pytest.mark.settings(max_open_offers_per_project=5)  # `fetch` takes a batch of offers
 def test_cli_showsTheServersMessage_forEveryRejection(cli, api, make_project, tmp_path):
     project = make_project(tasks=2, overlap=1)
     cli("wallet", "create")
@@ -169,3 +171,27 @@ def test_cli_showsTheServersMessage_forEveryRejection(cli, api, make_project, tm
     os.environ["LABELSHARE_API"] = "http://127.0.0.1:9"  # nothing listens on the discard port
     unreachable = cli("projects", ok=False)
     assert unreachable.exit_code == 1 and "cannot reach http://127.0.0.1:9" in unreachable.output
+
+
+def test_cli_skipAndQuitRelease_releaseCommand_fetchStopsAtTheOfferCap(cli, api, make_project, wallet, tmp_path):
+    project = make_project(tasks=4, overlap=1)
+    pid = str(project["id"])
+    other = wallet().sign_in(api)
+    cli("wallet", "create")
+    cli("login")
+    # Skipping one task and quitting on the next gives both back at once: the other wallet gets them.
+    assert "0 label(s) submitted" in cli("label", pid, input="s\nq\n").output
+    freed = [other.get("/tasks/next", params={"project_id": project["id"]}).json()["task_id"]]
+    assert other.delete(f"/tasks/{freed[0]}/offer").status_code == 204
+    freed.append(other.get("/tasks/next", params={"project_id": project["id"]}).json()["task_id"])
+    assert len(set(freed)) == 2
+    # fetch takes what one wallet may hold (one a project), not the same offer again and again.
+    cli("fetch", pid, "-n", "5", "-o", str(tmp_path / "todo.jsonl"))
+    todo = [json.loads(line) for line in (tmp_path / "todo.jsonl").read_text().splitlines()]
+    assert len(todo) == 1 and todo[0]["expires_at"]
+    with wallet().sign_in(api) as third:  # the fourth task was not hoarded by the fetch
+        assert third.get("/tasks/next", params={"project_id": project["id"]}).status_code == 200
+    assert f"released task {todo[0]['task_id']}" in cli("release", todo[0]["task_id"]).output
+    again = cli("release", todo[0]["task_id"], ok=False)
+    assert again.exit_code == 1 and "expired or released" in again.output and "Traceback" not in again.output
+    other.close()

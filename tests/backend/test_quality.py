@@ -348,10 +348,11 @@ def test_spammer_suspendedBySequentialTest_pendingWorkRejectedSlotsReopen(api, w
     assert "chance level" in rejected["reason"]
     # Both slots reopen: the rejected label's and the held offer's (no longer a live offer).
     assert _live_offers(api, spammer.address) == set()
-    reopened = [_take(fair, work["id"]) for _ in range(2)]
-    assert {o["task_id"] for o in reopened} == {labelled["task_id"], held["task_id"]}
-    for offer in reopened:
+    reopened = []
+    for _ in range(2):  # one at a time: a wallet holds one open offer a project
+        reopened.append(offer := _take(fair, work["id"]))
         assert _submit(fair, honest, offer, "dog")["status"] == "pending"
+    assert {o["task_id"] for o in reopened} == {labelled["task_id"], held["task_id"]}
     api.review()
     assert all(_mine(fair)[o["task_id"]]["status"] == "accepted" for o in reopened)
     assert _quality(fair)["suspended"] is False

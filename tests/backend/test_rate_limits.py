@@ -1,7 +1,8 @@
 """Rate limits (``labelshare.api.rate_limit``): per client IP on sign-in, on nonces and on every
-request; per signed-in wallet on ``POST /submissions`` and ``GET /tasks/next``. Over a limit the
-answer is ``429 {"error": "rate_limited", "detail": ..., "field": null}`` with ``Retry-After``,
-and nothing is stored; other IPs and other wallets are not affected; ``/health`` never is.
+request and on ``GET /tasks/next``; per signed-in wallet on ``POST /submissions`` and
+``GET /tasks/next``. Over a limit the answer is ``429 {"error": "rate_limited", "detail": ...,
+"field": null}`` with ``Retry-After``, and nothing is stored; other IPs and other wallets are not
+affected; ``/health`` never is.
 
 Each test sets tiny limits with ``@pytest.mark.settings`` on its own server. Another client IP
 is simulated with ``X-Forwarded-For``, which uvicorn honours from 127.0.0.1 (its default
@@ -16,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from labelshare.config import Settings
-from labelshare.db.models import AuthNonce, AuthSession, Submission
+from labelshare.db.models import Assignment, AuthNonce, AuthSession, Submission
 
 CAT = {"label": "cat"}
 
@@ -120,6 +121,27 @@ def test_tasksNext_rateLimitedPerAddress(api, wallet, make_project):
             for _ in range(4):
                 assert anonymous.get("/tasks/next", params={"project_id": project["id"]}).status_code == 401
                 assert bogus.get("/tasks/next", params={"project_id": project["id"]}).status_code == 401
+
+
+@pytest.mark.settings(rate_limit_tasks_per_ip="3/minute")
+def test_tasksNext_rateLimitedPerIp_acrossWallets_nothingStored(api, wallet, make_project):
+    """Wallets are free: fresh ones from one IP share its /tasks/next limit."""
+    project = make_project(tasks=10, overlap=1)
+    wallets = [wallet() for _ in range(5)]
+    for w in wallets:
+        w.sign_in(api).close()
+    with _client(api, wallets[0].token, ip="203.0.113.7") as first:
+        assert first.get("/tasks/next", params={"project_id": project["id"]}).status_code == 200
+    for w in wallets[1:3]:
+        with _client(api, w.token, ip="203.0.113.7") as c:
+            assert c.get("/tasks/next", params={"project_id": project["id"]}).status_code == 200
+    offered = _count(api, Assignment)
+    with _client(api, wallets[3].token, ip="203.0.113.7") as c:
+        limited = _assert_limited(c.get("/tasks/next", params={"project_id": project["id"]}))
+    assert "task" in limited["detail"] and "IP" in limited["detail"]
+    assert _count(api, Assignment) == offered
+    with _client(api, wallets[4].token, ip="198.51.100.9") as elsewhere:
+        assert elsewhere.get("/tasks/next", params={"project_id": project["id"]}).status_code == 200
 
 
 @pytest.mark.settings(rate_limit_per_ip="5/minute")

@@ -413,7 +413,8 @@ def test_submissions_forbiddenIfTaskNotOffered(api, make_project, annotator):
                                                                         nonce=nonce)),
                   403, "task_not_offered", field="task_id")
     assert _count(api, Submission) == 0
-    # Once offered, the same task and nonce go through.
+    # Once offered, the same task and nonce go through (the first offer released: one open offer a project).
+    assert client.delete(f"/tasks/{offer['task_id']}/offer").status_code == 204
     again = client.get("/tasks/next", params={"project_id": project["id"]}).json()
     assert again["task_id"] == never_offered
     _submit_ok(client, w.sign_submission(again, CAT, nonce=nonce))

@@ -81,7 +81,7 @@ def _replica_env(settings: Any) -> dict[str, str]:
     env = {f"LABELSHARE_{name.upper()}": str(getattr(settings, name)).lower() if isinstance(
         getattr(settings, name), bool) else str(getattr(settings, name)) for name in (
         "requesters", "settlement_enabled", "settlement_poll_seconds", "settlement_max_backoff_seconds",
-        "epoch_max_age_seconds", "epoch_max_annotations", "payouts_per_chunk")}
+        "epoch_max_age_seconds", "epoch_max_annotations", "payouts_per_chunk", "max_open_offers_per_project")}
     # anvil's published development keys of the test accounts: local test chain only.
     for role in ("verifier", "qualifier", "registrar"):
         env[f"LABELSHARE_{role.upper()}_KEY"] = getattr(settings, f"{role}_key").get_secret_value()
@@ -135,6 +135,7 @@ def _at_once(*calls: Callable[[], httpx.Response]) -> list[httpx.Response]:
 # ====================================================== the database decides, on any replica
 
 
+@pytest.mark.settings(max_open_offers_per_project=2)  # race 2 holds two offers of one project at once
 def test_twoReplicas_sameNonceSlotOrSubmissionAtOnce_databaseAcceptsEachOnce(cluster, wallet, requester_account,
                                                                              ledger):
     a, b = cluster.replicas

@@ -50,7 +50,8 @@ _DESCRIPTIONS = {
     403: "forbidden: not a requester or admin, signer_mismatch, wrong_domain, task_not_offered, "
          "annotator_suspended, a sign-in nonce unknown, expired or used",
     404: "not_found: no such project, task, epoch, attempt or domain",
-    409: "conflict: already_submitted, nonce_reused, the task or project is closed, a concurrent change",
+    409: "conflict: already_submitted, nonce_reused, the task or project is closed, a concurrent change, "
+         "too many open offers, an offer already ended",
     413: "payload_too_large: the request body or the label payload is over its limit",
     429: "rate_limited: too many requests; retry after Retry-After seconds",
     503: "unavailable: the database (database_unavailable, with Retry-After), the chain (chain_error) or an "
@@ -60,7 +61,8 @@ _DESCRIPTIONS = {
 # What only the operation's code knows, on top of the rules of the module docstring.
 OPERATION_ERRORS: Mapping[tuple[str, str], frozenset[int]] = {
     ("POST", "/auth/verify"): frozenset({403}),  # wrong domain or chain, nonce unknown/used
-    ("GET", "/tasks/next"): frozenset({404, 409}),  # unknown project; offered concurrently
+    ("GET", "/tasks/next"): frozenset({404, 409}),  # unknown project; offered concurrently, too many open offers
+    ("DELETE", "/tasks/{task_id}/offer"): frozenset({409}),  # submitted, expired or released already
     ("POST", "/projects/{project_id}/versions"): frozenset({409}),  # nothing settled since the last version
     ("POST", "/submissions"): frozenset({404, 409}),  # unknown task; duplicate, nonce, closed
     ("POST", "/projects/{project_id}/tasks"): frozenset({409, 413}),  # body read raw

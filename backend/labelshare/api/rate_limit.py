@@ -10,6 +10,8 @@ every request but /health  client IP                   ``PER_IP``
 ``GET /auth/nonce``        client IP                   ``NONCE_PER_IP``
 ``POST /submissions``      signed-in wallet            ``SUBMISSIONS_PER_ADDRESS``
 ``GET /tasks/next``        signed-in wallet            ``TASKS_PER_ADDRESS``
+``GET /tasks/next``        client IP                   ``TASKS_PER_IP`` (wallets are free: this
+                                                       bounds the offers asked from one IP)
 =========================  ==========================  =========================================
 
 Over a limit the request is refused before it reaches the application (nothing is read, stored
@@ -77,16 +79,17 @@ class RateRule:
     limits: tuple[RateLimitItem, ...]
 
 
-def rules_from_settings(settings: Settings) -> tuple[RateRule, dict[tuple[str, str], RateRule]]:
-    """The global per-IP rule, and the per-operation rules by (method, path)."""
+def rules_from_settings(settings: Settings) -> tuple[RateRule, dict[tuple[str, str], tuple[RateRule, ...]]]:
+    """The global per-IP rule, and each operation's own rules by (method, path)."""
     def rule(name: str, per: Literal["ip", "address"], value: str) -> RateRule:
         return RateRule(name, per, tuple(parse_many(value)))
 
     return rule("request", "ip", settings.rate_limit_per_ip), {
-        ("POST", "/auth/verify"): rule("sign-in", "ip", settings.rate_limit_sign_in_per_ip),
-        ("GET", "/auth/nonce"): rule("nonce", "ip", settings.rate_limit_nonce_per_ip),
-        ("POST", "/submissions"): rule("submission", "address", settings.rate_limit_submissions_per_address),
-        ("GET", "/tasks/next"): rule("task", "address", settings.rate_limit_tasks_per_address),
+        ("POST", "/auth/verify"): (rule("sign-in", "ip", settings.rate_limit_sign_in_per_ip),),
+        ("GET", "/auth/nonce"): (rule("nonce", "ip", settings.rate_limit_nonce_per_ip),),
+        ("POST", "/submissions"): (rule("submission", "address", settings.rate_limit_submissions_per_address),),
+        ("GET", "/tasks/next"): (rule("task", "address", settings.rate_limit_tasks_per_address),
+                                 rule("task", "ip", settings.rate_limit_tasks_per_ip)),
     }
 
 
@@ -155,9 +158,8 @@ class RateLimitMiddleware:
             return
         client = scope.get("client")
         ip = client[0] if client else "unknown"
-        checks: list[tuple[RateRule, str]] = []  # the operation's own limit first, then the global one
-        own = self.rules.get((scope["method"], scope["path"]))
-        if own is not None:
+        checks: list[tuple[RateRule, str]] = []  # the operation's own limits first, then the global one
+        for own in self.rules.get((scope["method"], scope["path"]), ()):
             if own.per == "ip":
                 checks.append((own, ip))
             elif (token := _bearer(scope)) is not None and (wallet := _wallet_key(scope, token)) is not None:

@@ -99,6 +99,7 @@ class TaskOffer(BaseModel):
     instructions: str
     eip712_domain: dict[str, Any]
     eip712_types: dict[str, Any]
+    expires_at: datetime = Field(description="the offer holds its slot until then: submit before, or release it")
 
 
 class SubmissionOut(BaseModel):

@@ -65,6 +65,8 @@ def label(ctx: typer.Context, project_id: ProjectId,
                 console.print("no task left for you in this project")
                 break
             answer = ask_label(console, offer)
+            if answer in (SKIP, QUIT):
+                client.release(offer["task_id"])  # its slot goes to someone else now, not at expiry
             if answer == QUIT:
                 break
             if answer == SKIP:
@@ -82,17 +84,29 @@ def label(ctx: typer.Context, project_id: ProjectId,
 
 
 @app.command()
+def release(ctx: typer.Context, task_id: Annotated[str, typer.Argument(help="the task's 0x id, as offered")]) -> None:
+    """Give up my open offer of a task (e.g. one fetched and not labelled): others may take it now."""
+    with api_client(ctx) as client:
+        client.release(task_id)
+    console.print(f"released task {task_id}")
+
+
+@app.command()
 def fetch(ctx: typer.Context, project_id: ProjectId,
           count: Annotated[int, typer.Option("-n", "--count", min=1, max=1000, help="tasks to take")] = 10,
           out: Annotated[Path, typer.Option("-o", "--out", help="JSONL file to write")] = Path("tasks.jsonl")) -> None:
-    """Take up to N tasks (held for you for 30 minutes) into a JSONL file to label offline.
+    """Take up to N tasks into a JSONL file to label offline: as many as the API lets one wallet
+    hold open in a project (LABELSHARE_MAX_OPEN_OFFERS_PER_PROJECT), each until its expires_at.
 
     Fill in each line's "payload" and send the file with `labelshare submit`."""
-    offers = []
+    offers: list[dict[str, Any]] = []
     with api_client(ctx) as client:
-        while len(offers) < count and (offer := client.next_task(project_id)) is not None:
+        # At the cap the API answers an offer already taken: that ends the batch.
+        while len(offers) < count and (offer := client.next_task(project_id)) is not None \
+                and all(o["task_id"] != offer["task_id"] for o in offers):
             offers.append({"project_id": offer["project_id"], "task_id": offer["task_id"], "data": offer["data"],
-                           "label_schema": offer["label_schema"], "payload": None})
+                           "label_schema": offer["label_schema"], "expires_at": offer["expires_at"],
+                           "payload": None})
     out.write_text("".join(json.dumps(o, ensure_ascii=False) + "\n" for o in offers))
     console.print(f"{len(offers)} task(s) written to {out}")
 
