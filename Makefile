@@ -108,22 +108,27 @@ run: up
 	@echo "    $(APE_STACK_ENV) ape run audit --network ethereum:local:foundry"
 	@echo "'make stop ANVIL_PORT=$(ANVIL_PORT) API_PORT=$(API_PORT)' stops the API and the chain."
 
+# $(call stop_pid,PIDFILE): SIGTERM the process a pid file names and wait (up to 10 s) until it
+# has exited, so its port is free when the recipe goes on; then remove the pid file.
+stop_pid = if [ -f $(1) ]; then pid=$$(cat $(1)); kill $$pid 2>/dev/null; \
+	for i in $$(seq 100); do kill -0 $$pid 2>/dev/null || break; sleep 0.1; done; rm -f $(1); fi
+
 # The API (with its settlement worker) in the background, on this stack's chain and deployment;
 # restarted so it runs the current code. Fails, with the reason and the log's tail, unless the
 # process started here answers and serves the deployment recorded for this chain.
 api: setup
 	@mkdir -p $(STACK_DIR)
-	@if [ -f $(STACK_DIR)/api.pid ]; then kill $$(cat $(STACK_DIR)/api.pid) 2>/dev/null || true; rm -f $(STACK_DIR)/api.pid; sleep 1; fi
+	@$(call stop_pid,$(STACK_DIR)/api.pid)
 	@$(CLIENT_ENV) nohup labelshare serve --port $(API_PORT) > $(STACK_DIR)/api.log 2>&1 & echo $$! > $(STACK_DIR)/api.pid
 	@echo "API starting on $(API_URL) (pid $$(cat $(STACK_DIR)/api.pid), chain $(CHAIN_URL), log $(STACK_DIR)/api.log)"
 	@$(STACK_ENV) $(VENV)/bin/python -m labelshare.admin.stack_check --api $(API_URL) \
 	  --pid $$(cat $(STACK_DIR)/api.pid) --rpc-url $(CHAIN_URL) --log $(STACK_DIR)/api.log \
-	  || { kill $$(cat $(STACK_DIR)/api.pid) 2>/dev/null; rm -f $(STACK_DIR)/api.pid; exit 1; }
+	  || { $(call stop_pid,$(STACK_DIR)/api.pid); exit 1; }
 
 # Stops this stack (ANVIL_PORT, API_PORT): only what its own pid files name.
 stop:
-	@if [ -f $(STACK_DIR)/api.pid ]; then kill $$(cat $(STACK_DIR)/api.pid) 2>/dev/null || true; rm -f $(STACK_DIR)/api.pid; echo "API stopped ($(API_URL))"; fi
-	@if [ -f $(STACK_DIR)/anvil.pid ]; then kill $$(cat $(STACK_DIR)/anvil.pid) 2>/dev/null || true; rm -f $(STACK_DIR)/anvil.pid; echo "anvil stopped ($(CHAIN_URL))"; fi
+	@if [ -f $(STACK_DIR)/api.pid ]; then $(call stop_pid,$(STACK_DIR)/api.pid); echo "API stopped ($(API_URL))"; fi
+	@if [ -f $(STACK_DIR)/anvil.pid ]; then $(call stop_pid,$(STACK_DIR)/anvil.pid); echo "anvil stopped ($(CHAIN_URL))"; fi
 
 # Every core (pytest-xdist; TEST_WORKERS=0 runs in one process), the slowest tests and every
 # skip's reason in the summary. See LONGEST_FIRST in tests/conftest.py for the scheduling.
