@@ -142,18 +142,19 @@ def test_qualityFactor_floorAfterWrongGold_fullAgainAfterWindow_settlesOnChain(a
     policy = project["reward_policy"]
     assert policy["floor_bps"] == (floor_bps or 0) and policy["gold_window"] == 3
     floor_reward = REWARD * policy["floor_bps"] // BPS
-    answers = _gold(requester_client, project["id"], ["cat", "dog"])
+    answers = _gold(requester_client, project["id"], ["cat", "dog", "bird"])
     w = wallet()
     client = w.sign_in(api)
 
     miss = _take(client, project["id"])
     assert _submit(client, w, miss, _wrong(answers[miss["data"]["text"]]))["status"] == "rejected"
-    hit = _take(client, project["id"])
-    after_miss = _submit(client, w, hit, answers[hit["data"]["text"]])
-    assert after_miss["status"] == "accepted"
-    assert (after_miss["quality_factor_bps"], after_miss["reward"]) == (policy["floor_bps"], str(floor_reward))
+    for _ in range(2):
+        hit = _take(client, project["id"])
+        after_miss = _submit(client, w, hit, answers[hit["data"]["text"]])
+        assert after_miss["status"] == "accepted"
+        assert (after_miss["quality_factor_bps"], after_miss["reward"]) == (policy["floor_bps"], str(floor_reward))
 
-    # A normal label accepted by the review pass is paid at the floor too (the window holds a miss).
+    # A normal label accepted by the review pass is paid at the floor too (the window, "011", holds a miss).
     _normal(requester_client, project["id"], ["t0"])
     normal = _take(client, project["id"])
     assert normal["data"] == {"text": "t0"}
@@ -167,18 +168,15 @@ def test_qualityFactor_floorAfterWrongGold_fullAgainAfterWindow_settlesOnChain(a
     epoch_id = api.settler.run_once(force=True)
     assert epoch_id is not None
     epoch = client.get(f"/epochs/{epoch_id}").json()
-    assert (epoch["status"], epoch["annotation_count"], epoch["total_reward"]) == ("settled", 2, str(2 * floor_reward))
-    assert token.balanceOf(w.address) == 2 * floor_reward
+    assert (epoch["status"], epoch["annotation_count"], epoch["total_reward"]) == ("settled", 3, str(3 * floor_reward))
+    assert token.balanceOf(w.address) == 3 * floor_reward
     rewards = client.get("/me/rewards").json()
-    assert (rewards["settled"], rewards["pending"]) == (str(2 * floor_reward), "0")
+    assert (rewards["settled"], rewards["pending"]) == (str(3 * floor_reward), "0")
 
     # Three correct gold answers in a row push the miss out of the window: full pay again.
-    answers |= _gold(requester_client, project["id"], ["bird", "cat"], prefix="h")
-    factors = []
-    for _ in range(2):
-        offer = _take(client, project["id"])
-        factors.append(_submit(client, w, offer, answers[offer["data"]["text"]])["quality_factor_bps"])
-    assert factors == [policy["floor_bps"], BPS]  # "011" still holds the miss; "111" does not
+    answers |= _gold(requester_client, project["id"], ["cat"], prefix="h")
+    offer = _take(client, project["id"])
+    assert _submit(client, w, offer, answers[offer["data"]["text"]])["quality_factor_bps"] == BPS  # "111"
     assert _quality(client)["recent_gold"] == "0111"
 
 
@@ -224,6 +222,52 @@ def test_reviewPass_decidesCompleteTasks_dissenterRejected(api, wallet, make_pro
     csv_export = requester_client.get(f"/projects/{pid}/export", params={"format": "csv"}).text
     assert csv_export.splitlines()[0] == "task_id,task_key,data,label,confidence"
     assert api.review() == []  # nothing left to review
+
+
+@pytest.mark.parametrize("schedule", ["reviewAfterEveryLabel", "reviewOnceAtTheEnd"])
+def test_reviewPass_labelBeforeGoldEvidence_heldUntilFullWindow_payIndependentOfReviewTiming(
+        api, wallet, requester_client, schedule):
+    """Issue 16.10. A guesser's first labels, given before any gold answer, used to be paid in
+    full when a review pass ran before their first gold answer (an empty record), and at the floor
+    when it ran after: what spammers earned depended on how fast the machine was. Both schedules
+    must now pay the same: nothing until a full window of gold evidence is in, then its price."""
+    project = _project(requester_client)  # gold_rate 0.5, the default window of 3
+    window = project["reward_policy"]["gold_window"]
+    _normal(requester_client, project["id"], [f"t{i}" for i in range(3)])
+    spammer, honest = wallet(), wallet()
+    spam, fair = spammer.sign_in(api), honest.sign_in(api)
+
+    # Only normal work exists yet: both label before answering any gold (overlap 1: each label
+    # is its task's verified label).
+    labelled: dict[str, list[str]] = {spammer.address: [], honest.address: []}
+    for client, w in ((spam, spammer), (spam, spammer), (fair, honest)):
+        offer = _take(client, project["id"])
+        assert _submit(client, w, offer, "cat")["status"] == "pending"
+        labelled[w.address].append(offer["task_id"])
+        if schedule == "reviewAfterEveryLabel":  # the worker outpacing the annotators (a loaded machine)
+            api.review()
+    if schedule == "reviewAfterEveryLabel":
+        assert all(s["status"] == "pending" for c in (spam, fair) for s in _mine(c).values())
+        stats = requester_client.get(f"/projects/{project['id']}/stats").json()
+        assert (stats["awaiting_review"], stats["pending"], stats["accepted"]) == (0, 3, 0)  # verified, held
+
+    # Then gold: the spammer answers a full window wrong, the honest annotator right.
+    answers = _gold(requester_client, project["id"], ["cat", "dog", "bird"])
+    for client, w, right in ((spam, spammer, False), (fair, honest, True)):
+        for _ in range(window):
+            offer = _take(client, project["id"])
+            truth = answers[offer["data"]["text"]]
+            _submit(client, w, offer, truth if right else _wrong(truth))
+    api.review()
+
+    mine = _mine(spam)
+    # Decided now and paid nothing, whenever the review ran: accepted at the "000" window's floor,
+    # or rejected where the gold-anchored fit no longer trusts the guesser's label.
+    assert [(mine[t]["status"] != "pending", mine[t]["reward"]) for t in labelled[spammer.address]] == [(True, "0")] * 2
+    [task] = labelled[honest.address]
+    decided = _mine(fair)[task]
+    assert (decided["status"], decided["quality_factor_bps"], decided["reward"]) == ("accepted", BPS, str(REWARD))
+    assert api.review() == []  # nothing held any more
 
 
 def test_reviewPass_goldAnchoredSkillsOutvotePlurality(api, wallet, requester_client):
