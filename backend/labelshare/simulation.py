@@ -219,7 +219,7 @@ def run_simulation(api_url: str, requester: LocalAccount, admin: LocalAccount, t
     deadline = time.monotonic() + settle_timeout
     while True:
         stats = [owner.stats(p["id"]) for p in projects.values()]
-        waiting = sum(s["awaiting_review"] for s in stats)
+        waiting = sum(s["awaiting_review"] for s in stats) + sum(_decidable(a, projects) for a in annotators)
         pending = sum(a.client.rewards()["pending_annotations"] for a in annotators)
         if not waiting and not pending:
             break
@@ -252,6 +252,15 @@ def run_simulation(api_url: str, requester: LocalAccount, admin: LocalAccount, t
         majority_accuracy=_majority_accuracy(answers_given, truth, set(verified), rng),
         seconds=time.monotonic() - started, submissions=submissions,
     )
+
+
+def _decidable(a: _Annotator, projects: dict[str, dict[str, Any]]) -> int:
+    """``a``'s pending labels that the next review pass decides: labels of an annotator without a
+    full gold window in the domain stay pending until they answer more gold (quality.evidence_in)."""
+    answered = {d["domain"]: d["gold_answered"] for d in a.client.quality()["domains"]}
+    ready = {p["id"] for domain, p in projects.items()
+             if answered.get(domain, 0) >= p["reward_policy"]["gold_window"]}
+    return sum(s["status"] == "pending" and s["project_id"] in ready for s in a.client.all_submissions())
 
 
 def _majority_accuracy(answers: list[tuple[str, str, str]], truth: dict[str, str], tasks: set[str],
