@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -45,7 +45,7 @@ from labelshare.errors import NotOffered, Suspended
 from labelshare.labels import canonical_bytes, label_schema_adapter
 from labelshare.rewards import RewardPolicy, quality_factor_bps, reward
 
-__all__ = ["Reviewer", "check_can_work", "chance_level", "evidence_in", "is_correct", "record_gold", "suspend"]
+__all__ = ["Reviewer", "check_can_work", "chance_level", "evidence_needed", "is_correct", "record_gold", "suspend"]
 
 log = logging.getLogger(__name__)
 RECENT_GOLD = 32  # gold answers kept per annotator and domain (Reliability.recent_gold)
@@ -141,13 +141,12 @@ def suspend(session: Session, annotator: str, reason: str) -> None:
     log.warning("annotator %s suspended (%s); %d pending submissions rejected", annotator, reason, len(pending))
 
 
-def evidence_in(project: Project, rel: Reliability) -> bool:
-    """Whether a normal label of ``rel``'s annotator in ``project`` can be decided: the project
-    has no gold (nothing to price it by), or the annotator has answered a full quality-factor
-    window of gold questions in the domain. An empty record would pay full; a guesser's first
-    labels would be paid or not depending on when the review pass ran."""
-    window = RewardPolicy.model_validate(project.reward_policy).gold_window
-    return project.gold_rate == 0 or rel.gold_answered >= window
+def evidence_needed(policy: RewardPolicy, gold_rate: float, gold_tasks: int) -> int:
+    """Gold answers in the domain an annotator needs before their normal labels in a project with
+    ``gold_tasks`` gold tasks are decided: a full quality-factor window, or all the project's gold
+    when it has less (more could never come). An empty record would pay full: a guesser's first
+    labels would be paid or not depending on when the review pass ran. 0 without gold in play."""
+    return min(policy.gold_window, gold_tasks) if gold_rate > 0 else 0
 
 
 def _accept(submission: Submission, project: Project, recent_gold: str, now: Any) -> None:
@@ -275,13 +274,16 @@ class Reviewer:
             assert aggregate is not None
             task.verified_label, task.confidence, task.reviewed_at = \
                 json.loads(labels[task.id]), aggregate.confidence[task.id], now
+        gold_tasks = session.scalar(select(func.count()).select_from(Task).where(
+            Task.project_id == project_id, Task.is_gold.is_(True)))
+        needed = evidence_needed(RewardPolicy.model_validate(project.reward_policy), project.gold_rate, gold_tasks or 0)
         # The pending labels of the tasks just verified and of those verified before (held then).
         pending = session.execute(select(Submission, Task).join(Task, Submission.task_id == Task.id).where(
             Task.project_id == project_id, Task.is_gold.is_(False), Task.reviewed_at.is_not(None),
             Submission.status == "pending").order_by(Submission.id)).all()
         for submission, task in pending:
             record = rel(submission.annotator)
-            if not evidence_in(project, record):
+            if record.gold_answered < needed:
                 continue  # held until its annotator's gold record can price it
             assert task.verified_label is not None
             if kind in STRUCTURED:

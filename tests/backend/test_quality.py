@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from labelshare.db.models import Assignment, Reliability, Submission, Task, utcnow
 from labelshare.domains import domain_id
@@ -91,6 +91,13 @@ def _quality(client: httpx.Client, domain: str = "general") -> dict[str, Any]:
     body = client.get("/me/quality").json()
     return {"suspended": body["suspended"], "suspension_reason": body["suspension_reason"],
             **next((d for d in body["domains"] if d["domain"] == domain), {})}
+
+
+def _offer_gold(api, project_id: int, offered: bool) -> None:
+    """Forces /tasks/next's draw: while not ``offered``, the project's gold tasks look complete and
+    only normal work is offered (labels before any gold answer, deterministically)."""
+    with api.sessions.begin() as s:
+        s.execute(update(Task).where(Task.project_id == project_id, Task.is_gold.is_(True)).values(complete=not offered))
 
 
 def _error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -234,11 +241,13 @@ def test_reviewPass_labelBeforeGoldEvidence_heldUntilFullWindow_payIndependentOf
     project = _project(requester_client)  # gold_rate 0.5, the default window of 3
     window = project["reward_policy"]["gold_window"]
     _normal(requester_client, project["id"], [f"t{i}" for i in range(3)])
+    answers = _gold(requester_client, project["id"], ["cat", "dog", "bird"])
     spammer, honest = wallet(), wallet()
     spam, fair = spammer.sign_in(api), honest.sign_in(api)
 
-    # Only normal work exists yet: both label before answering any gold (overlap 1: each label
-    # is its task's verified label).
+    # No gold is drawn yet: both label before answering any gold (overlap 1: each label is its
+    # task's verified label).
+    _offer_gold(api, project["id"], False)
     labelled: dict[str, list[str]] = {spammer.address: [], honest.address: []}
     for client, w in ((spam, spammer), (spam, spammer), (fair, honest)):
         offer = _take(client, project["id"])
@@ -252,7 +261,7 @@ def test_reviewPass_labelBeforeGoldEvidence_heldUntilFullWindow_payIndependentOf
         assert (stats["awaiting_review"], stats["pending"], stats["accepted"]) == (0, 3, 0)  # verified, held
 
     # Then gold: the spammer answers a full window wrong, the honest annotator right.
-    answers = _gold(requester_client, project["id"], ["cat", "dog", "bird"])
+    _offer_gold(api, project["id"], True)
     for client, w, right in ((spam, spammer, False), (fair, honest, True)):
         for _ in range(window):
             offer = _take(client, project["id"])
@@ -268,6 +277,33 @@ def test_reviewPass_labelBeforeGoldEvidence_heldUntilFullWindow_payIndependentOf
     decided = _mine(fair)[task]
     assert (decided["status"], decided["quality_factor_bps"], decided["reward"]) == ("accepted", BPS, str(REWARD))
     assert api.review() == []  # nothing held any more
+
+
+@pytest.mark.parametrize("gold_answers", [[], ["cat", "dog"]], ids=["noGold", "twoGold"])
+def test_reviewPass_fewerGoldTasksThanWindow_decidedOnceAllAnswered(api, wallet, requester_client, gold_answers):
+    """Issue 16.10. A label waits for min(gold_window, the project's gold tasks) gold answers: a
+    project with less gold than the window (or none uploaded) must not hold its labels forever."""
+    project = _project(requester_client)  # gold_rate 0.5, the default window of 3
+    assert project["reward_policy"]["gold_window"] > len(gold_answers)
+    _normal(requester_client, project["id"], ["t0", "t1"])
+    w = wallet()
+    client = w.sign_in(api)
+    offer = _take(client, project["id"])  # only normal work exists yet
+    assert _submit(client, w, offer, "cat")["status"] == "pending"
+    task = offer["task_id"]
+
+    answers = _gold(requester_client, project["id"], gold_answers) if gold_answers else {}
+    for _ in answers:
+        api.review()
+        assert _mine(client)[task]["status"] == "pending"  # held: not all the project's gold answered yet
+        while (gold := _take(client, project["id"]))["data"]["text"] not in answers:
+            _submit(client, w, gold, "cat")  # the other normal task, drawn instead of gold
+        _submit(client, w, gold, answers[gold["data"]["text"]])
+    api.review()
+
+    decided = _mine(client)[task]  # overlap 1: its own label is the verified one
+    assert (decided["status"], decided["quality_factor_bps"], decided["reward"]) == ("accepted", BPS, str(REWARD))
+    assert api.review() == []  # nothing held
 
 
 def test_reviewPass_goldAnchoredSkillsOutvotePlurality(api, wallet, requester_client):
