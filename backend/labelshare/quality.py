@@ -203,7 +203,8 @@ class Reviewer:
             due = session.scalars(select(Task.project_id).where(
                 Task.complete.is_(True), Task.is_gold.is_(False), Task.reviewed_at.is_(None)).distinct()).all()
             held = session.scalars(select(Submission.project_id).join(Task, Submission.task_id == Task.id).where(
-                Submission.status == "pending", Task.is_gold.is_(False), Task.reviewed_at.is_not(None)).distinct()).all()
+                Submission.status == "pending", Task.is_gold.is_(False), Task.reviewed_at.is_not(None)
+            ).distinct()).all()
         results = [self.review_project(pid) for pid in sorted({*due, *held})]
         if self.chain is not None:
             self.send_revocations()
@@ -287,7 +288,8 @@ class Reviewer:
                 continue  # held until its annotator's gold record can price it
             assert task.verified_label is not None
             if kind in STRUCTURED:
-                agrees = agreement(kind, json.loads(submission.payload), task.verified_label) >= self.settings.accept_min_agreement
+                agrees = (agreement(kind, json.loads(submission.payload), task.verified_label)
+                          >= self.settings.accept_min_agreement)
             else:
                 agrees = submission.payload == canonical_bytes(task.verified_label).decode()
             if agrees:

@@ -97,7 +97,8 @@ def _offer_gold(api, project_id: int, offered: bool) -> None:
     """Forces /tasks/next's draw: while not ``offered``, the project's gold tasks look complete and
     only normal work is offered (labels before any gold answer, deterministically)."""
     with api.sessions.begin() as s:
-        s.execute(update(Task).where(Task.project_id == project_id, Task.is_gold.is_(True)).values(complete=not offered))
+        s.execute(update(Task).where(Task.project_id == project_id, Task.is_gold.is_(True))
+                  .values(complete=not offered))
 
 
 def _error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
