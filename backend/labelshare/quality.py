@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -45,7 +45,7 @@ from labelshare.errors import NotOffered, Suspended
 from labelshare.labels import canonical_bytes, label_schema_adapter
 from labelshare.rewards import RewardPolicy, quality_factor_bps, reward
 
-__all__ = ["Reviewer", "check_can_work", "chance_level", "is_correct", "record_gold", "suspend"]
+__all__ = ["Reviewer", "check_can_work", "chance_level", "evidence_needed", "is_correct", "record_gold", "suspend"]
 
 log = logging.getLogger(__name__)
 RECENT_GOLD = 32  # gold answers kept per annotator and domain (Reliability.recent_gold)
@@ -141,6 +141,14 @@ def suspend(session: Session, annotator: str, reason: str) -> None:
     log.warning("annotator %s suspended (%s); %d pending submissions rejected", annotator, reason, len(pending))
 
 
+def evidence_needed(policy: RewardPolicy, gold_rate: float, gold_tasks: int) -> int:
+    """Gold answers in the domain an annotator needs before their normal labels in a project with
+    ``gold_tasks`` gold tasks are decided: a full quality-factor window, or all the project's gold
+    when it has less (more could never come). An empty record would pay full: a guesser's first
+    labels would be paid or not depending on when the review pass ran. 0 without gold in play."""
+    return min(policy.gold_window, gold_tasks) if gold_rate > 0 else 0
+
+
 def _accept(submission: Submission, project: Project, recent_gold: str, now: Any) -> None:
     policy = RewardPolicy.model_validate(project.reward_policy)
     factor = quality_factor_bps(policy, recent_gold)
@@ -194,7 +202,10 @@ class Reviewer:
         with self.sessions() as session:
             due = session.scalars(select(Task.project_id).where(
                 Task.complete.is_(True), Task.is_gold.is_(False), Task.reviewed_at.is_(None)).distinct()).all()
-        results = [self.review_project(pid) for pid in sorted(due)]
+            held = session.scalars(select(Submission.project_id).join(Task, Submission.task_id == Task.id).where(
+                Submission.status == "pending", Task.is_gold.is_(False), Task.reviewed_at.is_not(None)
+            ).distinct()).all()
+        results = [self.review_project(pid) for pid in sorted({*due, *held})]
         if self.chain is not None:
             self.send_revocations()
         return results
@@ -261,20 +272,32 @@ class Reviewer:
             return reliabilities[annotator]
 
         for task in tasks:
-            pending = session.scalars(select(Submission).where(
-                Submission.task_id == task.id, Submission.status == "pending")).all()
             assert aggregate is not None
-            verified = labels[task.id]
-            task.verified_label, task.confidence, task.reviewed_at = json.loads(verified), aggregate.confidence[task.id], now
-            for submission in pending:
+            task.verified_label, task.confidence, task.reviewed_at = \
+                json.loads(labels[task.id]), aggregate.confidence[task.id], now
+        gold_tasks = session.scalar(select(func.count()).select_from(Task).where(
+            Task.project_id == project_id, Task.is_gold.is_(True)))
+        needed = evidence_needed(RewardPolicy.model_validate(project.reward_policy), project.gold_rate, gold_tasks or 0)
+        # The pending labels of the tasks just verified and of those verified before (held then).
+        pending = session.execute(select(Submission, Task).join(Task, Submission.task_id == Task.id).where(
+            Task.project_id == project_id, Task.is_gold.is_(False), Task.reviewed_at.is_not(None),
+            Submission.status == "pending").order_by(Submission.id)).all()
+        for submission, task in pending:
+            record = rel(submission.annotator)
+            if record.gold_answered < needed:
+                continue  # held until its annotator's gold record can price it
+            assert task.verified_label is not None
+            if kind in STRUCTURED:
                 agrees = (agreement(kind, json.loads(submission.payload), task.verified_label)
-                          >= self.settings.accept_min_agreement) if kind in STRUCTURED else submission.payload == verified
-                if agrees:
-                    _accept(submission, project, rel(submission.annotator).recent_gold, now)
-                    accepted += 1
-                else:
-                    _reject(submission, "disagrees with the verified label", now)
-                    rejected += 1
+                          >= self.settings.accept_min_agreement)
+            else:
+                agrees = submission.payload == canonical_bytes(task.verified_label).decode()
+            if agrees:
+                _accept(submission, project, record.recent_gold, now)
+                accepted += 1
+            else:
+                _reject(submission, "disagrees with the verified label", now)
+                rejected += 1
         suspended = []
         if aggregate is not None:
             for annotator, skill in aggregate.skills.items():

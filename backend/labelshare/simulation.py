@@ -32,6 +32,8 @@ from eth_account.signers.local import LocalAccount
 from web3.contract import Contract
 
 from labelshare.client import ApiError, LabelShareClient
+from labelshare.quality import evidence_needed
+from labelshare.rewards import RewardPolicy
 
 __all__ = ["SimulationConfig", "SimulationReport", "run_simulation", "write_report"]
 
@@ -65,6 +67,7 @@ class AnnotatorResult:
     accuracy: float | None  # the simulated truth; None for spammers
     submitted: int = 0
     accepted: int = 0
+    held: int = 0  # still pending at the end: never decidable (run_simulation)
     earned: int = 0  # on-chain token balance, smallest unit
     qualified: bool = False
     suspended: str | None = None
@@ -215,16 +218,23 @@ def run_simulation(api_url: str, requester: LocalAccount, admin: LocalAccount, t
         answers_given.append((text, a.result.address, label))
     log(f"{submissions} signed submissions in {time.monotonic() - started:.0f}s; waiting for review and settlement")
 
-    # The backend's worker reviews and settles on its own; wait until nothing is left pending.
+    # The backend's worker reviews and settles on its own. Nobody labels any more, so the tasks'
+    # submissions and everyone's gold records are final: wait for what the worker can still decide
+    # and settle. The rest stays held (quality.evidence_needed): labels of an annotator who answered
+    # too little gold to price them, and of tasks whose overlap was never filled.
+    needed = {p["id"]: evidence_needed(RewardPolicy.model_validate(p["reward_policy"]), p["gold_rate"],
+                                       owner.stats(p["id"])["gold_tasks"]) for p in projects.values()}
     deadline = time.monotonic() + settle_timeout
     while True:
-        stats = [owner.stats(p["id"]) for p in projects.values()]
-        waiting = sum(s["awaiting_review"] for s in stats)
+        waiting = sum(owner.stats(p["id"])["awaiting_review"] for p in projects.values())
+        verified = {p["id"]: {json.loads(line)["task_key"] for line in owner.export(p["id"]).splitlines()}
+                    for p in projects.values()}
+        waiting += sum(_decidable(a, projects, needed, verified) for a in annotators)
         pending = sum(a.client.rewards()["pending_annotations"] for a in annotators)
         if not waiting and not pending:
             break
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{waiting} tasks await review and {pending} accepted labels await settlement")
+            raise TimeoutError(f"{waiting} tasks or labels await review and {pending} accepted labels await settlement")
         time.sleep(1.0)
 
     verified: dict[str, str] = {}
@@ -235,6 +245,7 @@ def run_simulation(api_url: str, requester: LocalAccount, admin: LocalAccount, t
     for a in annotators:
         subs = a.client.all_submissions()
         a.result.accepted = sum(s["status"] == "accepted" for s in subs)
+        a.result.held = sum(s["status"] == "pending" for s in subs)
         a.result.earned = token.functions.balanceOf(a.result.address).call()
         quality = a.client.quality()
         if quality["suspended"]:
@@ -252,6 +263,16 @@ def run_simulation(api_url: str, requester: LocalAccount, admin: LocalAccount, t
         majority_accuracy=_majority_accuracy(answers_given, truth, set(verified), rng),
         seconds=time.monotonic() - started, submissions=submissions,
     )
+
+
+def _decidable(a: _Annotator, projects: dict[str, dict[str, Any]], needed: dict[int, int],
+               verified: dict[int, set[str]]) -> int:
+    """``a``'s pending labels that the next review pass decides: on a verified task, in a domain
+    where ``a`` answered the gold the project needs."""
+    answered = {d["domain"]: d["gold_answered"] for d in a.client.quality()["domains"]}
+    ready = {p["id"] for domain, p in projects.items() if answered.get(domain, 0) >= needed[p["id"]]}
+    return sum(s["status"] == "pending" and s["project_id"] in ready and s["task_id"] in verified[s["project_id"]]
+               for s in a.client.all_submissions())
 
 
 def _majority_accuracy(answers: list[tuple[str, str, str]], truth: dict[str, str], tasks: set[str],
@@ -281,6 +302,7 @@ def write_report(report: SimulationReport, out_dir: Path) -> dict[str, Path]:
         "per_accepted_label": {k: report.mean_per_accepted(k) / report.config.reward for k in KINDS},
         "verified_accuracy": report.verified_accuracy, "majority_vote_accuracy": report.majority_accuracy,
         "suspended": sum(a.suspended is not None for a in report.annotators),
+        "held": sum(a.held for a in report.annotators),
         "submissions": report.submissions, "seconds": round(report.seconds, 1),
     }
     report.summary = summary
@@ -309,7 +331,9 @@ def write_report(report: SimulationReport, out_dir: Path) -> dict[str, Path]:
         f"- spammers' share of all tokens: **{summary['spammer_token_share']:.2%}**",
         f"- verified labels correct: **{report.verified_accuracy:.2%}** "
         f"(majority vote over the same answers: {report.majority_accuracy:.2%})",
-        f"- annotators suspended: {summary['suspended']}", "",
+        f"- annotators suspended: {summary['suspended']}",
+        f"- labels held, never decided: {summary['held']} (their task never got its overlap, or their annotator "
+        "answered too little gold to price them)", "",
         "| kind | annotators | accepted | tokens earned (LSR) | per accepted label (LSR) |", "|---|---|---|---|---|",
     ]
     for kind in KINDS:

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from labelshare.db.models import Assignment, Reliability, Submission, Task, utcnow
 from labelshare.domains import domain_id
@@ -93,6 +93,14 @@ def _quality(client: httpx.Client, domain: str = "general") -> dict[str, Any]:
             **next((d for d in body["domains"] if d["domain"] == domain), {})}
 
 
+def _offer_gold(api, project_id: int, offered: bool) -> None:
+    """Forces /tasks/next's draw: while not ``offered``, the project's gold tasks look complete and
+    only normal work is offered (labels before any gold answer, deterministically)."""
+    with api.sessions.begin() as s:
+        s.execute(update(Task).where(Task.project_id == project_id, Task.is_gold.is_(True))
+                  .values(complete=not offered))
+
+
 def _error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     body = response.json()
@@ -142,18 +150,19 @@ def test_qualityFactor_floorAfterWrongGold_fullAgainAfterWindow_settlesOnChain(a
     policy = project["reward_policy"]
     assert policy["floor_bps"] == (floor_bps or 0) and policy["gold_window"] == 3
     floor_reward = REWARD * policy["floor_bps"] // BPS
-    answers = _gold(requester_client, project["id"], ["cat", "dog"])
+    answers = _gold(requester_client, project["id"], ["cat", "dog", "bird"])
     w = wallet()
     client = w.sign_in(api)
 
     miss = _take(client, project["id"])
     assert _submit(client, w, miss, _wrong(answers[miss["data"]["text"]]))["status"] == "rejected"
-    hit = _take(client, project["id"])
-    after_miss = _submit(client, w, hit, answers[hit["data"]["text"]])
-    assert after_miss["status"] == "accepted"
-    assert (after_miss["quality_factor_bps"], after_miss["reward"]) == (policy["floor_bps"], str(floor_reward))
+    for _ in range(2):
+        hit = _take(client, project["id"])
+        after_miss = _submit(client, w, hit, answers[hit["data"]["text"]])
+        assert after_miss["status"] == "accepted"
+        assert (after_miss["quality_factor_bps"], after_miss["reward"]) == (policy["floor_bps"], str(floor_reward))
 
-    # A normal label accepted by the review pass is paid at the floor too (the window holds a miss).
+    # A normal label accepted by the review pass is paid at the floor too (the window, "011", holds a miss).
     _normal(requester_client, project["id"], ["t0"])
     normal = _take(client, project["id"])
     assert normal["data"] == {"text": "t0"}
@@ -167,18 +176,15 @@ def test_qualityFactor_floorAfterWrongGold_fullAgainAfterWindow_settlesOnChain(a
     epoch_id = api.settler.run_once(force=True)
     assert epoch_id is not None
     epoch = client.get(f"/epochs/{epoch_id}").json()
-    assert (epoch["status"], epoch["annotation_count"], epoch["total_reward"]) == ("settled", 2, str(2 * floor_reward))
-    assert token.balanceOf(w.address) == 2 * floor_reward
+    assert (epoch["status"], epoch["annotation_count"], epoch["total_reward"]) == ("settled", 3, str(3 * floor_reward))
+    assert token.balanceOf(w.address) == 3 * floor_reward
     rewards = client.get("/me/rewards").json()
-    assert (rewards["settled"], rewards["pending"]) == (str(2 * floor_reward), "0")
+    assert (rewards["settled"], rewards["pending"]) == (str(3 * floor_reward), "0")
 
     # Three correct gold answers in a row push the miss out of the window: full pay again.
-    answers |= _gold(requester_client, project["id"], ["bird", "cat"], prefix="h")
-    factors = []
-    for _ in range(2):
-        offer = _take(client, project["id"])
-        factors.append(_submit(client, w, offer, answers[offer["data"]["text"]])["quality_factor_bps"])
-    assert factors == [policy["floor_bps"], BPS]  # "011" still holds the miss; "111" does not
+    answers |= _gold(requester_client, project["id"], ["cat"], prefix="h")
+    offer = _take(client, project["id"])
+    assert _submit(client, w, offer, answers[offer["data"]["text"]])["quality_factor_bps"] == BPS  # "111"
     assert _quality(client)["recent_gold"] == "0111"
 
 
@@ -224,6 +230,81 @@ def test_reviewPass_decidesCompleteTasks_dissenterRejected(api, wallet, make_pro
     csv_export = requester_client.get(f"/projects/{pid}/export", params={"format": "csv"}).text
     assert csv_export.splitlines()[0] == "task_id,task_key,data,label,confidence"
     assert api.review() == []  # nothing left to review
+
+
+@pytest.mark.parametrize("schedule", ["reviewAfterEveryLabel", "reviewOnceAtTheEnd"])
+def test_reviewPass_labelBeforeGoldEvidence_heldUntilFullWindow_payIndependentOfReviewTiming(
+        api, wallet, requester_client, schedule):
+    """Issue 16.10. A guesser's first labels, given before any gold answer, used to be paid in
+    full when a review pass ran before their first gold answer (an empty record), and at the floor
+    when it ran after: what spammers earned depended on how fast the machine was. Both schedules
+    must now pay the same: nothing until a full window of gold evidence is in, then its price."""
+    project = _project(requester_client)  # gold_rate 0.5, the default window of 3
+    window = project["reward_policy"]["gold_window"]
+    _normal(requester_client, project["id"], [f"t{i}" for i in range(3)])
+    answers = _gold(requester_client, project["id"], ["cat", "dog", "bird"])
+    spammer, honest = wallet(), wallet()
+    spam, fair = spammer.sign_in(api), honest.sign_in(api)
+
+    # No gold is drawn yet: both label before answering any gold (overlap 1: each label is its
+    # task's verified label).
+    _offer_gold(api, project["id"], False)
+    labelled: dict[str, list[str]] = {spammer.address: [], honest.address: []}
+    for client, w in ((spam, spammer), (spam, spammer), (fair, honest)):
+        offer = _take(client, project["id"])
+        assert _submit(client, w, offer, "cat")["status"] == "pending"
+        labelled[w.address].append(offer["task_id"])
+        if schedule == "reviewAfterEveryLabel":  # the worker outpacing the annotators (a loaded machine)
+            api.review()
+    if schedule == "reviewAfterEveryLabel":
+        assert all(s["status"] == "pending" for c in (spam, fair) for s in _mine(c).values())
+        stats = requester_client.get(f"/projects/{project['id']}/stats").json()
+        assert (stats["awaiting_review"], stats["pending"], stats["accepted"]) == (0, 3, 0)  # verified, held
+
+    # Then gold: the spammer answers a full window wrong, the honest annotator right.
+    _offer_gold(api, project["id"], True)
+    for client, w, right in ((spam, spammer, False), (fair, honest, True)):
+        for _ in range(window):
+            offer = _take(client, project["id"])
+            truth = answers[offer["data"]["text"]]
+            _submit(client, w, offer, truth if right else _wrong(truth))
+    api.review()
+
+    mine = _mine(spam)
+    # Decided now and paid nothing, whenever the review ran: accepted at the "000" window's floor,
+    # or rejected where the gold-anchored fit no longer trusts the guesser's label.
+    assert [(mine[t]["status"] != "pending", mine[t]["reward"]) for t in labelled[spammer.address]] == [(True, "0")] * 2
+    [task] = labelled[honest.address]
+    decided = _mine(fair)[task]
+    assert (decided["status"], decided["quality_factor_bps"], decided["reward"]) == ("accepted", BPS, str(REWARD))
+    assert api.review() == []  # nothing held any more
+
+
+@pytest.mark.parametrize("gold_answers", [[], ["cat", "dog"]], ids=["noGold", "twoGold"])
+def test_reviewPass_fewerGoldTasksThanWindow_decidedOnceAllAnswered(api, wallet, requester_client, gold_answers):
+    """Issue 16.10. A label waits for min(gold_window, the project's gold tasks) gold answers: a
+    project with less gold than the window (or none uploaded) must not hold its labels forever."""
+    project = _project(requester_client)  # gold_rate 0.5, the default window of 3
+    assert project["reward_policy"]["gold_window"] > len(gold_answers)
+    _normal(requester_client, project["id"], ["t0", "t1"])
+    w = wallet()
+    client = w.sign_in(api)
+    offer = _take(client, project["id"])  # only normal work exists yet
+    assert _submit(client, w, offer, "cat")["status"] == "pending"
+    task = offer["task_id"]
+
+    answers = _gold(requester_client, project["id"], gold_answers) if gold_answers else {}
+    for _ in answers:
+        api.review()
+        assert _mine(client)[task]["status"] == "pending"  # held: not all the project's gold answered yet
+        while (gold := _take(client, project["id"]))["data"]["text"] not in answers:
+            _submit(client, w, gold, "cat")  # the other normal task, drawn instead of gold
+        _submit(client, w, gold, answers[gold["data"]["text"]])
+    api.review()
+
+    decided = _mine(client)[task]  # overlap 1: its own label is the verified one
+    assert (decided["status"], decided["quality_factor_bps"], decided["reward"]) == ("accepted", BPS, str(REWARD))
+    assert api.review() == []  # nothing held
 
 
 def test_reviewPass_goldAnchoredSkillsOutvotePlurality(api, wallet, requester_client):
