@@ -130,9 +130,11 @@ stop:
 	@if [ -f $(STACK_DIR)/api.pid ]; then $(call stop_pid,$(STACK_DIR)/api.pid); echo "API stopped ($(API_URL))"; fi
 	@if [ -f $(STACK_DIR)/anvil.pid ]; then $(call stop_pid,$(STACK_DIR)/anvil.pid); echo "anvil stopped ($(CHAIN_URL))"; fi
 
-# Every core (pytest-xdist; TEST_WORKERS=0 runs in one process), the slowest tests and every
-# skip's reason in the summary. See LONGEST_FIRST in tests/conftest.py for the scheduling.
-TEST_WORKERS ?= auto
+# pytest-xdist workers, two per core: most tests wait on anvil, a server or a subprocess, so one
+# per core left the CPU half idle (measured: docs in README "Tests"); TEST_WORKERS=0 runs in one
+# process. The summary lists the slowest tests and every skip's reason. Scheduling: LONGEST_FIRST
+# in tests/conftest.py.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
 test: compile
 	ape test tests -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=25 -rs
 

@@ -7,7 +7,7 @@ import pytest
 
 from labelshare.admin.deploy import DeployParameters, RoleHolders, deploy_protocol
 
-# `make test` runs the suite on every core with pytest-xdist (`-n auto --dist loadgroup
+# `make test` runs the suite with pytest-xdist (`-n <2 per core> --dist loadgroup
 # --no-loadscope-reorder`): each worker is its own process with its own anvil and databases, and
 # takes the next test in collection order whenever it runs low. So the longest modules go first
 # (longest-processing-time first: the other worker fills in behind them with short tests), in the
@@ -17,6 +17,7 @@ LONGEST_FIRST = (
     "tests/toolchain/test_slither.py",
     "tests/backend/test_soak.py",
     "tests/backend/test_simulation.py",
+    "tests/scripts/test_make_stack.py",
     "tests/scripts/test_deploy_script.py",
     "tests/quality/test_evaluation.py",
     "tests/backend/test_auth_memory.py",
@@ -26,6 +27,7 @@ LONGEST_FIRST = (
     "tests/backend/test_faults.py",
     "tests/backend/test_settlement.py",
     "tests/backend/test_chain_config.py",
+    "tests/backend/test_cli_endpoints.py",
     "tests/backend/test_e2e.py",
     "tests/backend/test_schemathesis.py",
     "tests/backend/test_cli.py",
@@ -34,7 +36,7 @@ LONGEST_FIRST = (
 )
 # Modules whose module-scoped fixtures are expensive stay on one worker (computed once).
 ONE_WORKER = ("tests/toolchain/test_slither.py", "tests/quality/test_evaluation.py",
-              "tests/quality/test_aggregation.py")
+              "tests/quality/test_aggregation.py", "tests/scripts/test_make_stack.py")
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group markers

@@ -195,6 +195,17 @@ def wallet():
 
 
 @pytest.fixture
+def proxy(chain) -> Iterator[Any]:
+    """A fault-injecting proxy in front of ape's anvil (``fault_support.FaultProxy``): it passes
+    everything until a test makes it fail."""
+    from fault_support import FaultProxy
+
+    proxy = FaultProxy(chain.provider.uri).start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
 def requester_client(api) -> Iterator[httpx.Client]:
     client = Wallet(_REQUESTER).sign_in(api)
     yield client

@@ -206,13 +206,6 @@ def test_anvilRestoredFromOlderState_epochConfirmedInDatabase_isSettledAgainOnce
 
 
 @pytest.fixture
-def proxy(chain) -> Any:
-    proxy = FaultProxy(chain.provider.uri).start()
-    yield proxy
-    proxy.stop()
-
-
-@pytest.fixture
 def proxied(settings, proxy) -> Any:
     """The API on ape's anvil through the fault proxy, with short RPC timeouts."""
     settings = settings.model_copy(update={

@@ -13,17 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from fault_support import REWARD, FaultProxy, wait_until
+from fault_support import REWARD, wait_until
 from labelshare.settled import FRESH_SECONDS
 
 WITHIN = FRESH_SECONDS + 4  # the cache's bound, and slack for a loaded machine
-
-
-@pytest.fixture
-def proxy(chain) -> Any:
-    proxy = FaultProxy(chain.provider.uri).start()
-    yield proxy
-    proxy.stop()
 
 
 @pytest.fixture
