@@ -94,6 +94,7 @@ contract FeeStaking is IFeeStaking, AccessControl, Pausable, ReentrancyGuard {
         whenNotPaused
     {
         // A front-run permit leaves the allowance in place; without it the transfer below reverts.
+        // slither-disable-next-line reentrancy-benign -- the call is the immutable LSR's permit, which calls nothing
         try IERC20Permit(address(_stakingToken)).permit(msg.sender, address(this), amount, deadline, v, r, s) {} catch {}
         _stake(amount);
     }
@@ -137,7 +138,7 @@ contract FeeStaking is IFeeStaking, AccessControl, Pausable, ReentrancyGuard {
 
         // Effects first; the ERC-20 pull comes last and is checked by balance.
         Pool storage p = _pools[currency];
-        uint256 credited;
+        uint256 credited = 0; // while nothing is staked, the amount is held
         if (_totalStaked == 0) {
             p.held += amount;
         } else {

@@ -542,3 +542,165 @@ def test_refusingReceiver_blocksOnlyItsOwnClaim(project, deployer, staking, toke
     receiver.arm(staking.address, b"", False, sender=deployer)
     staking.claim(receiver, ETH, sender=stranger)
     assert receiver.balance == 2_000 and staking.claimable(receiver, ETH) == 0
+
+
+# ------------------------------------------------------------ state machine
+
+EXAMPLES = int(os.environ.get("LABELSHARE_PROPERTY_EXAMPLES", "8"))
+STEPS = int(os.environ.get("LABELSHARE_PROPERTY_STEPS", "15"))
+FUNDED = 40  # LSR each staker starts with
+
+
+class StakingMachine(RuleBasedStateMachine):
+    """Random stakes, unbonding, waits, withdrawals, distributions and claims against ``FeeModel``."""
+
+    def __init__(self, staking, token, stablecoin, stakers, fee_source, relayer, chain, reverts) -> None:
+        super().__init__()
+        self.staking, self.token, self.stablecoin, self.chain, self.reverts = staking, token, stablecoin, chain, reverts
+        self.stakers, self.fee_source, self.relayer = stakers, fee_source, relayer
+        self.claimants = [*stakers, fee_source]  # the fee source never stakes: it has nothing to claim
+        self.snapshot_id = chain.snapshot()
+        self.model = FeeModel([ETH, stablecoin.address])
+        self.unbonding: dict[str, tuple[int, int]] = {}  # account -> (amount, available at)
+        self.paid: dict[tuple[str, str], int] = {}
+        self.lsr = {a.address: token.balanceOf(a) for a in stakers}
+
+    def teardown(self) -> None:
+        self.chain.restore(self.snapshot_id)
+
+    def _now(self) -> int:
+        return self.chain.blocks.head.timestamp
+
+    @rule(who=st.integers(0, 2), amount=st.integers(0, 3 * REWARD))
+    def stake(self, who, amount):
+        """Stakes what the account has (0 must be refused)."""
+        account = self.stakers[who]
+        if amount == 0:
+            with self.reverts(self.staking.StakingZeroAmount):
+                self.staking.stake(0, sender=account)
+            return
+        amount = min(amount, self.lsr[account.address])
+        self.staking.stake(amount, sender=account)
+        self.model.stake(account.address, amount)
+        self.lsr[account.address] -= amount
+
+    @rule(who=st.integers(0, 2), share=st.fractions(0, Fraction(11, 10)))
+    def request_unstake(self, who, share):
+        """Unbonds a share of the stake; above all of it (or 0) must be refused."""
+        account = self.stakers[who]
+        staked = self.model.staked.get(account.address, 0)
+        amount = int(share * staked) if staked else int(share * REWARD)
+        if amount == 0:
+            with self.reverts(self.staking.StakingZeroAmount):
+                self.staking.requestUnstake(0, sender=account)
+        elif amount > staked:
+            with self.reverts(self.staking.StakingInsufficientStake, account=account.address, requested=amount,
+                              staked=staked):
+                self.staking.requestUnstake(amount, sender=account)
+        else:
+            receipt = self.staking.requestUnstake(amount, sender=account)
+            self.model.unstake(account.address, amount)
+            pending = self.unbonding.get(account.address, (0, 0))[0] + amount
+            self.unbonding[account.address] = (pending, receipt.timestamp + DELAY)
+
+    @rule(seconds=st.integers(1, 3 * DELAY // 2))
+    def wait(self, seconds):
+        """Lets time pass."""
+        self.chain.mine(timestamp=self._now() + seconds)
+
+    @rule(who=st.integers(0, 2))
+    def withdraw(self, who):
+        """Withdraws: refused with nothing unbonding or before the delay, else pays the whole unbonding stake."""
+        account = self.stakers[who]
+        amount, available_at = self.unbonding.get(account.address, (0, 0))
+        if amount == 0:
+            with self.reverts(self.staking.StakingNothingUnbonding, account=account.address):
+                self.staking.withdraw(sender=account)
+            return
+        if abs(available_at - self._now()) < 60:  # too close to call which block the transaction lands in
+            return
+        if available_at > self._now():
+            with self.reverts(self.staking.StakingStillUnbonding, account=account.address, availableAt=available_at):
+                self.staking.withdraw(sender=account)
+            return
+        self.staking.withdraw(sender=account)
+        del self.unbonding[account.address]
+        self.lsr[account.address] += amount
+
+    @rule(in_usd=st.booleans(), amount=st.integers(0, 10**19))
+    def distribute(self, in_usd, amount):
+        """Sends fees in ETH or tUSD (0 must be refused)."""
+        currency = self.stablecoin.address if in_usd else ETH
+        value = 0 if in_usd else amount
+        if amount == 0:
+            with self.reverts(self.staking.StakingZeroAmount):
+                self.staking.distribute(currency, 0, sender=self.fee_source)
+            return
+        self.staking.distribute(currency, amount, value=value, sender=self.fee_source)
+        self.model.distribute(currency, amount)
+
+    @rule(who=st.integers(0, 3), in_usd=st.booleans())
+    def claim(self, who, in_usd):
+        """Claims for an account, relayed: it is paid exactly what it earned, or refused with nothing to claim."""
+        account = self.claimants[who]
+        currency = self.stablecoin.address if in_usd else ETH
+        expected = self.model.claimable(account.address, currency)
+        if expected == 0:
+            with self.reverts(self.staking.StakingNothingToClaim, account=account.address, currency=currency):
+                self.staking.claim(account, currency, sender=self.relayer)
+            return
+        before = self.stablecoin.balanceOf(account) if in_usd else account.balance
+        self.staking.claim(account, currency, sender=self.relayer)
+        after = self.stablecoin.balanceOf(account) if in_usd else account.balance
+        assert after - before == self.model.claim(account.address, currency) == expected
+        self.paid[account.address, currency] = self.paid.get((account.address, currency), 0) + expected
+
+    @invariant()
+    def fees_distributed_are_claimed_claimable_or_dust(self):
+        """Per currency: distributed = claimed + claimable + dust, dust within its bound, and the
+        contract holds exactly what is unclaimed plus what is held."""
+        for currency in self.model.currencies:
+            for account in self.claimants:
+                assert self.staking.claimable(account, currency) == self.model.claimable(account.address, currency)
+            pool = self.model.pools[currency]
+            assert self.staking.pool(currency) == (pool.reward_per_share, pool.distributed, pool.claimed, pool.held)
+            dust = self.model.dust(currency, [a.address for a in self.stakers])
+            assert 0 <= dust <= self.model.roundings[currency]
+        eth = self.chain.provider.get_balance(self.staking.address)
+        usd = self.stablecoin.balanceOf(self.staking.address)
+        for currency, held in ((ETH, eth), (self.stablecoin.address, usd)):
+            pool = self.model.pools[currency]
+            assert held == pool.distributed - pool.claimed + pool.held
+
+    @invariant()
+    def nobody_earns_more_than_pro_rata(self):
+        """What each account was paid and can claim never exceeds its exact pro-rata share."""
+        for account in self.stakers:
+            for currency in self.model.currencies:
+                earned = self.paid.get((account.address, currency), 0) + self.model.claimable(account.address, currency)
+                assert earned <= self.model.fair.get((account.address, currency), 0)
+
+    @invariant()
+    def staked_plus_unbonding_is_the_lsr_held(self):
+        """Stakes and unbonding stakes match the model and add up to the contract's LSR."""
+        staked = sum(self.model.staked.values())
+        unbonding = sum(amount for amount, _ in self.unbonding.values())
+        assert (self.staking.totalStaked(), self.staking.totalUnbonding()) == (staked, unbonding)
+        assert self.token.balanceOf(self.staking.address) == staked + unbonding
+        for account in self.stakers:
+            assert self.staking.stakedOf(account) == self.model.staked.get(account.address, 0)
+            assert self.staking.unbondingOf(account) == self.unbonding.get(account.address, (0, 0))
+
+
+def test_staking_rules_preserve_invariants(staking, token, stablecoin, annotators, fund, stranger, deployer, chain,
+                                           reverts):
+    fund(dict.fromkeys(annotators, FUNDED))
+    for account in annotators:
+        token.approve(staking.address, FUNDED * REWARD, sender=account)
+    stablecoin.approve(staking.address, 2**256 - 1, sender=stranger)
+    stablecoin.mint(stranger.address, 10**30, sender=stranger)
+    run_state_machine_as_test(
+        lambda: StakingMachine(staking, token, stablecoin, annotators, stranger, deployer, chain, reverts),
+        settings=settings(max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None, database=None,
+                          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]),
+    )
