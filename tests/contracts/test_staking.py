@@ -512,6 +512,7 @@ def test_reentrantToken_cannotClaimTwiceOrDistributeInside(project, deployer, st
     hostile.arm(1, staking.address, staking.claim.encode_input(c.address, hostile.address), sender=stranger)
     staking.claim(c, hostile.address, sender=c)
     assert (hostile.attempts(), hostile.successes()) == (2, 0)
+    assert hostile.lastError()[:4] == keccak(text="ReentrancyGuardReentrantCall()")[:4]
     assert hostile.balanceOf(c) == staking.pool(hostile.address).claimed == 5_000
 
 
