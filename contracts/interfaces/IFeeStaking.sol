@@ -14,7 +14,8 @@ pragma solidity ^0.8.24;
 ///   they stay with the stakers (whoever is staked then, locked for the unbonding delay) and are
 ///   never lost or counted twice.
 /// - Rounding: per currency, what can never be claimed is at most one wei per distribution plus
-///   one wei per settlement of an account's earnings (a stake change or a claim), as the total
+///   one wei per settlement of an account's earnings (a stake change or a claim, its last claim
+///   included; until then `claimable` rounds each account's pending share down once), as the total
 ///   stake (at most LSR's supply cap) is below 1e36.
 /// - A new unstake request adds to the account's unbonding amount and restarts its clock.
 /// - The staking token can not be a fee currency (staked LSR and LSR fees would share a balance).

@@ -53,7 +53,8 @@ class FeeModel:
     settled_per_share: dict[tuple[str, str], int] = field(default_factory=dict)
     earned: dict[tuple[str, str], int] = field(default_factory=dict)
     fair: dict[tuple[str, str], Fraction] = field(default_factory=dict)  # exact pro-rata share of each credit
-    roundings: dict[str, int] = field(default_factory=dict)  # distributions + settlements: the dust bound
+    # Distributions + settlements per currency: with one wei per staker's unsettled share, the dust bound.
+    roundings: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self):
         self.pools = {c: Pool() for c in self.currencies}
@@ -573,13 +574,13 @@ class StakingMachine(RuleBasedStateMachine):
 
     @rule(who=st.integers(0, 2), amount=st.integers(0, 3 * REWARD))
     def stake(self, who, amount):
-        """Stakes what the account has (0 must be refused)."""
+        """Stakes up to what the account has (0 must be refused)."""
         account = self.stakers[who]
+        amount = min(amount, self.lsr[account.address])
         if amount == 0:
             with self.reverts(self.staking.StakingZeroAmount):
                 self.staking.stake(0, sender=account)
             return
-        amount = min(amount, self.lsr[account.address])
         self.staking.stake(amount, sender=account)
         self.model.stake(account.address, amount)
         self.lsr[account.address] -= amount
@@ -664,8 +665,9 @@ class StakingMachine(RuleBasedStateMachine):
                 assert self.staking.claimable(account, currency) == self.model.claimable(account.address, currency)
             pool = self.model.pools[currency]
             assert self.staking.pool(currency) == (pool.reward_per_share, pool.distributed, pool.claimed, pool.held)
+            # Settled losses, plus each staker's pending share rounded down once in `claimable`.
             dust = self.model.dust(currency, [a.address for a in self.stakers])
-            assert 0 <= dust <= self.model.roundings[currency]
+            assert 0 <= dust <= self.model.roundings[currency] + len(self.stakers)
         eth = self.chain.provider.get_balance(self.staking.address)
         usd = self.stablecoin.balanceOf(self.staking.address)
         for currency, held in ((ETH, eth), (self.stablecoin.address, usd)):
