@@ -1,7 +1,7 @@
 """``ape run deploy``: deploy LabelShare's contracts and write the deployment manifest.
 
 On a local network it also deploys ``TestStablecoin`` (tUSD, mintable by anyone) as the ERC-20
-that licences can be paid in.
+that licences can be paid in, allowed as a fee currency of staking.
 
 On a local network the roles go to anvil's published development accounts (local use only):
 #0 deployer/admin/guardian, #1 verifier, #2 qualifier, #3 requester (the backend's registrar).
@@ -58,7 +58,7 @@ def _configured_roles(account_alias: str | None) -> tuple[object, RoleHolders]:
 @click.option("--force", is_flag=True, help="Deploy again even if a live deployment exists.")
 @click.option("--yes", is_flag=True, help="Do not ask before deploying to a live network.")
 def cli(ecosystem, network, account_alias, timelock_delay, epoch_mint_cap, min_epoch_interval, force, yes):
-    """Deploy the timelock, reward token and ledger, and record them in deployments/."""
+    """Deploy the timelock, reward token, ledger, licences and staking, and record them in deployments/."""
     path = manifest_path(ecosystem.name, network.name)
     if not force and (existing := find_live_deployment(chain.provider.web3, path)):
         click.echo(f"LabelShare is already deployed on chain {existing.chain_id}; manifest {path}")
@@ -78,9 +78,8 @@ def cli(ecosystem, network, account_alias, timelock_delay, epoch_mint_cap, min_e
     if not local and not yes:
         click.confirm(f"Deploy LabelShare to {ecosystem.name}:{network.name} from {deployer.address}?", abort=True)
 
-    contracts = deploy_protocol(project, deployer, roles, params)
-    if local:  # a stand-in stablecoin for paying licences in an ERC-20; never off a local chain
-        contracts["stablecoin"] = deployer.deploy(project.TestStablecoin)
+    # On a local chain, a stand-in stablecoin for paying licences and fees in an ERC-20; never elsewhere.
+    contracts = deploy_protocol(project, deployer, roles, params, stablecoin=local)
     deployment = record_deployment(
         chain, f"{ecosystem.name}:{network.name}:{chain.provider.name}", deployer, contracts, roles, params, path,
     )

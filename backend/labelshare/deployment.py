@@ -34,7 +34,8 @@ class Deployment:
     block_number: int  # block of the last deployment transaction
     block_hash: str  # tells a reset chain with the same id from the one deployed to
     deployer: str
-    contracts: dict[str, ContractRecord]  # "timelock", "token", "ledger", "licences" (+ "stablecoin" locally)
+    # "timelock", "token", "ledger", "licences", "staking" (+ "stablecoin" locally)
+    contracts: dict[str, ContractRecord]
     roles: dict[str, str]  # "admin", "guardian", "verifier", "qualifier", "requester"
     parameters: dict[str, Any] = field(default_factory=dict)
     abi_source: str = DEFAULT_ABI_SOURCE

@@ -1,5 +1,6 @@
-"""Exercises every external state-changing function of the ledger, the token and the timelock
-once on its success path, so ``make gas`` (``ape test tests/gas --gas``) reports the gas of each.
+"""Exercises every external state-changing function of the ledger, the token, the timelock, the
+licences and fee staking once on its success path, so ``make gas`` (``ape test tests/gas --gas``)
+reports the gas of each.
 Asserts on receipts, balances and plain views: Ape's gas mode traces calls, and the struct-returning
 views (``project``, ``epoch``) and reverting deployments do not survive it, so those two views are
 absent from the report (the contract tests cover them)."""
@@ -136,3 +137,35 @@ def test_licenceFunctions_onTheirSuccessPath(ledger, licences, stablecoin, verif
     licences.pause(sender=guardian)
     licences.unpause(sender=guardian)
     assert licences.licenceCount() == 2 and licences.owed(requester, ETH) == 0
+
+
+def test_stakingFunctions_onTheirSuccessPath(project, deployer, ledger, token, timelock, stablecoin, verifier,
+                                             requester, annotators, stranger, guardian, chain, deploy_params):
+    from labelshare.licences import ETH
+
+    # Its own FeeStaking with the deployer as admin: the protocol's answers only to the timelock.
+    staking = deployer.deploy(project.FeeStaking, token.address, deployer.address, guardian.address,
+                              deploy_params.unbonding_delay, [stablecoin.address])
+    project_id = ledger.createProject(requester, keccak(text="spec-stake"), domain_id(GENERAL), REWARD, 1,
+                                      sender=requester).decode_logs(ledger.ProjectCreated)[0].projectId
+    _settle(ledger, verifier, [AcceptedAnnotation(a.address, project_id, keccak(text=f"stake-{a.address}-{t}"),
+                                                  keccak(text="l"), REWARD) for a in annotators for t in range(3)])
+    for a in annotators:
+        token.approve(staking.address, 2 * REWARD, sender=a)
+        staking.stake(REWARD, sender=a)
+    staking.distribute(ETH, 10**18, value=10**18, sender=stranger)
+    stablecoin.mint(stranger, 100 * 10**6, sender=stranger)
+    stablecoin.approve(staking.address, 100 * 10**6, sender=stranger)
+    staking.distribute(stablecoin.address, 100 * 10**6, sender=stranger)
+    staking.stake(REWARD, sender=annotators[0])  # a second stake settles both currencies
+    for currency in (ETH, stablecoin.address):
+        staking.claim(annotators[0], currency, sender=annotators[0])
+    receipt = staking.requestUnstake(REWARD, sender=annotators[1])
+    chain.pending_timestamp = receipt.timestamp + deploy_params.unbonding_delay
+    staking.withdraw(sender=annotators[1])
+    staking.setCurrencyAllowed(stablecoin.address, False, sender=deployer)
+    staking.setUnbondingDelay(2 * deploy_params.unbonding_delay, sender=deployer)
+    staking.pause(sender=guardian)
+    staking.unpause(sender=guardian)
+    assert staking.totalStaked() == 3 * REWARD and staking.totalUnbonding() == 0
+    assert staking.claimable(annotators[0], ETH) == 0 and staking.claimable(annotators[2], ETH) > 0

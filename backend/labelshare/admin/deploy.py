@@ -1,4 +1,5 @@
-"""Deploys the protocol with Ape: timelock, reward token, ledger and dataset licences, with roles granted.
+"""Deploys the protocol with Ape: timelock, reward token, ledger, dataset licences and fee staking, with
+roles granted.
 
 Used by ``scripts/deploy.py`` (``ape run deploy``) and by the contract tests, so both exercise
 the same path. The token's minter is immutable, so the ledger's address is predicted from the
@@ -39,12 +40,17 @@ class DeployParameters:
     min_epoch_interval: int = 0  # seconds between epoch openings
     timelock_delay: int = 2 * 24 * 3600
     licence_fee_bps: int = 500  # protocol fee on dataset licence sales (5%), credited to the timelock
+    unbonding_delay: int = 7 * 24 * 3600  # LSR unstaked from fee staking is withdrawable after this
 
 
-def deploy_protocol(project: Any, deployer: Any, roles: RoleHolders, params: DeployParameters) -> dict[str, Any]:
-    """Deploys the four contracts from ``deployer``; returns Ape contract instances by role name.
+def deploy_protocol(
+    project: Any, deployer: Any, roles: RoleHolders, params: DeployParameters, *, stablecoin: bool = False,
+) -> dict[str, Any]:
+    """Deploys the contracts from ``deployer``; returns Ape contract instances by role name.
 
     Licence fees accrue to the timelock (the protocol's treasury until governance names another).
+    With ``stablecoin`` (local chains only) it also deploys ``TestStablecoin`` (tUSD, mintable by
+    anyone) and allows it as a fee currency of staking from the start.
     """
     timelock = deployer.deploy(project.LabelShareTimelock, params.timelock_delay, [roles.admin], [roles.admin])
     # Token next, then ledger: the ledger lands at the deployer's nonce after the token's.
@@ -81,7 +87,14 @@ def deploy_protocol(project: Any, deployer: Any, roles: RoleHolders, params: Dep
         timelock.address,
         params.licence_fee_bps,
     )
-    return {"timelock": timelock, "token": token, "ledger": ledger, "licences": licences}
+    contracts = {"timelock": timelock, "token": token, "ledger": ledger, "licences": licences}
+    if stablecoin:
+        contracts["stablecoin"] = deployer.deploy(project.TestStablecoin)
+    fee_tokens = [contracts["stablecoin"].address] if stablecoin else []
+    contracts["staking"] = deployer.deploy(
+        project.FeeStaking, token.address, timelock.address, roles.guardian, params.unbonding_delay, fee_tokens,
+    )
+    return contracts
 
 
 def record_deployment(
