@@ -23,6 +23,7 @@ LONGEST_FIRST = (
     "tests/backend/test_auth_memory.py",
     "tests/contracts/test_properties.py",
     "tests/contracts/test_invariants.py",
+    "tests/contracts/test_staking.py",
     "tests/backend/test_replicas.py",
     "tests/backend/test_faults.py",
     "tests/backend/test_settlement.py",
