@@ -4,7 +4,8 @@ On a local network it also deploys ``TestStablecoin`` (tUSD, mintable by anyone)
 that licences can be paid in, allowed as a fee currency of staking.
 
 On a local network the roles go to anvil's published development accounts (local use only):
-#0 deployer/admin/guardian, #1 verifier, #2 qualifier, #3 requester (the backend's registrar).
+#0 deployer/admin/guardian, #1 verifier, #2 qualifier, #3 registrar (holds the ledger's REQUESTER_ROLE: the
+backend registers projects with it; the API's requester wallet is #4, LABELSHARE_REQUESTERS).
 Elsewhere, pass ``--account`` (an Ape account alias) and set the role addresses in
 LABELSHARE_ADMIN, LABELSHARE_GUARDIAN, LABELSHARE_VERIFIER, LABELSHARE_QUALIFIER and
 LABELSHARE_REQUESTER. Re-running is safe: a manifest whose contracts are live on the connected
