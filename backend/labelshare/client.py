@@ -297,7 +297,9 @@ class LabelShareClient:
     def create_project(self, **spec: Any) -> dict[str, Any]:
         """Registers a project on the ledger; ``spec`` as ``projects.ProjectCreate`` (an int
         ``reward_per_label`` is sent as the API takes it, a decimal string)."""
-        return self._call("POST", "/projects", json=spec | {"reward_per_label": str(spec["reward_per_label"])})
+        if isinstance(spec.get("reward_per_label"), int):
+            spec = spec | {"reward_per_label": str(spec["reward_per_label"])}
+        return self._call("POST", "/projects", json=spec)
 
     def projects(self, owner: str | None = None) -> list[dict[str, Any]]:
         """Open projects, or every project of ``owner``."""
