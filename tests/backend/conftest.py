@@ -4,7 +4,6 @@ wallets with real keys that sign in (EIP-4361) and sign submissions (EIP-712).""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 import uuid
@@ -21,6 +20,7 @@ from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import create_engine, text
 
+from fault_support import free_port
 from labelshare.admin.deploy import RoleHolders, record_deployment
 from labelshare.api.app import create_app
 from labelshare.config import Settings
@@ -100,12 +100,6 @@ def requester_wallet_address() -> str:
 def requester_account() -> LocalAccount:
     """The requester's key (a fresh one per test session, named in ``settings.requesters``)."""
     return _REQUESTER
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

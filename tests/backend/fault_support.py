@@ -6,6 +6,7 @@ restarted from it; the API served in a thread; a tiny filesystem that fills up."
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -40,10 +41,31 @@ from labelshare.manifests import ManifestStore
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# Ports for the servers tests start, handed out per xdist worker from its own block below the
+# kernel's ephemeral range (32768+ on Linux). A port the kernel picks with bind(0) is also one it
+# may give any outgoing connection, or another worker's bind(0), before the server binds it: under
+# `make test`'s parallel workers that race once cost a run ("address already in use").
+_PORT_BLOCK = 300
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+_BASE = 20000 + _PORT_BLOCK * _WORKER
+_next_port = itertools.cycle(range(_BASE, _BASE + _PORT_BLOCK))
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free on 127.0.0.1 now, from this worker's block (bind(0) past 40 workers)."""
+    if _BASE + _PORT_BLOCK > 32768:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    for _ in range(_PORT_BLOCK):
+        port = next(_next_port)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use, or still in TIME_WAIT from an earlier test
+            return port
+    raise RuntimeError(f"no free port in {_BASE}-{_BASE + _PORT_BLOCK - 1}")
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, message: str, interval: float = 0.05) -> Any:

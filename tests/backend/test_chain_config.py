@@ -11,8 +11,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from benchmarks.stack import free_port
-from fault_support import REWARD, accept_annotations, wait_until
+from fault_support import REWARD, accept_annotations, free_port, wait_until
 from labelshare.chain import GWEI, Chain
 from labelshare.config import Settings
 from labelshare.db.models import Epoch, EpochChunk

@@ -26,7 +26,7 @@ from labelshare.cli import app
 from labelshare.config import DEV_REQUESTER
 from labelshare.db.models import EpochChunk, Submission
 
-from benchmarks.stack import free_port
+from fault_support import free_port
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 PASSWORD = "correct horse battery staple"
